@@ -1,0 +1,99 @@
+"""Argument parsing and dispatch; the only place that exits.
+
+Exit codes: 0 success; 1 findings (validate), a failed deployment, a failed conformance case;
+2 bad usage or an unreadable file; 3 a conformance engine error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+FORMATS = ("text", "json")
+VALIDATE_FORMATS = ("text", "json", "junit", "sarif")  # = validation.reporters.REPORTERS (tested)
+
+
+def _runtime_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--definition", metavar="FILE", help="connector definition (any accepted shape)")
+    src.add_argument("--parameters", metavar="FILE", help="a bare Parameters object (needs --version)")
+    p.add_argument("--connector-id", metavar="ID", help="which connector of the definition")
+    p.add_argument("--version", metavar="IDENT", help="version for --parameters: N, vN, ARN or latest")
+    p.add_argument("--mqtt", metavar="URL", help="mqtt://host:port or mqtts://host:port (default: stdout)")
+    p.add_argument("--mqtt-ca", metavar="FILE")
+    p.add_argument("--mqtt-cert", metavar="FILE")
+    p.add_argument("--mqtt-key", metavar="FILE")
+    p.add_argument("--mqtt-client-id", metavar="ID", default=None)
+    p.add_argument("--log-file", metavar="FILE")
+    p.add_argument("--compose-command", metavar="CMD",
+                   help="compose CLI to use, e.g. 'docker compose' or /usr/bin/docker-compose")
+    p.add_argument("--stop-timeout", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dadc", description="Docker application deployment connector")
+    parser.add_argument("--version-info", action="version", version="dadc " + _version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("versions", help="the compatibility matrix")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.set_defaults(handler="info:versions")
+
+    p = sub.add_parser("resolve", help="resolve an ARN, name/versions/N, N, vN or latest")
+    p.add_argument("ident")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.set_defaults(handler="info:resolve")
+
+    p = sub.add_parser("schema", help="print a version's Parameters JSON Schema")
+    p.add_argument("version")
+    p.set_defaults(handler="info:schema")
+
+    p = sub.add_parser("validate", help="validate connector definitions offline")
+    p.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin")
+    p.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
+    p.add_argument("--strict", action="store_true", help="warnings fail too")
+    p.add_argument("--version", metavar="N", help="version for bare Parameters objects")
+    p.set_defaults(handler="validate:run")
+
+    for name, help_text in (("run", "run the connector (long-lived)"),
+                            ("deploy", "run the start sequence once"),
+                            ("stop", "run the stop sequence"),
+                            ("plan", "print the steps the version would run"),
+                            ("status", "list the project's containers")):
+        p = sub.add_parser(name, help=help_text)
+        _runtime_options(p)
+        p.set_defaults(handler=f"runtime:{name}")
+
+    p = sub.add_parser("conformance", help="run the conformance cases")
+    p.add_argument("--versions", default=None, help="e.g. 1,4-6")
+    p.add_argument("--scenarios", default=None, help="comma-separated scenario names")
+    p.add_argument("--engine", choices=("recorded", "docker"), default="recorded")
+    p.add_argument("--cases", metavar="DIR", default=None)
+    p.add_argument("--format", choices=("text", "json", "junit", "markdown"), default="text")
+    p.set_defaults(handler="conformance:run")
+    return parser
+
+
+def _version() -> str:
+    from connector import __version__
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    module, func = args.handler.split(":")
+    handler = getattr(importlib.import_module(f"connector.commands.{module}"), func)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The CLI's commands: each returns an exit code; only cli.main exits."""

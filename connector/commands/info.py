@@ -1,0 +1,70 @@
+"""dadc versions, resolve, schema."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from connector import arn, profiles
+from connector.data import data_dir
+from connector.errors import DadcError
+
+COL = 14
+
+
+def versions(args: argparse.Namespace) -> int:
+    registry = profiles.registry()
+    if args.format == "json":
+        print(json.dumps([p.to_json() for p in registry.values()], indent=2))
+        return 0
+    names = list(profiles.catalogue())
+    vs = list(registry)
+    keys = list(next(iter(registry.values())).behaviours)
+    width = max(map(len, names + keys)) + 2
+    print("parameter".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
+    for name in names:
+        cells = []
+        for p in registry.values():
+            spec = p.parameter(name)
+            cells.append("-" if spec is None else "required" if spec.required else (spec.default or "optional"))
+        print(name.ljust(width) + "".join(c.rjust(COL) for c in cells))
+    print()
+    print("behaviour".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
+    for key in keys:
+        print(key.ljust(width) + "".join(str(p.behaviours[key]).lower().rjust(COL) for p in registry.values()))
+    print("start sequence".ljust(width) + "".join(
+        "-".join(s.command for s in p.start_sequence).rjust(COL) for p in registry.values()))
+    return 0
+
+
+def resolve(args: argparse.Namespace) -> int:
+    try:
+        ref = arn.resolve(args.ident)
+    except DadcError as exc:
+        print(f"dadc: {exc}", file=__import__("sys").stderr)
+        return 2
+    profile = profiles.get(ref.version)
+    doc = {"version": ref.version, "partition": ref.partition, "region": ref.region, "arn": ref.arn,
+           **{k: v for k, v in profile.to_json().items() if k != "version"}}
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"version: {ref.version}")
+        print(f"partition: {ref.partition or '-'}")
+        print(f"region: {ref.region or '-'}")
+        print(f"changelog: {profile.changelog}")
+        print("parameters: " + ", ".join(
+            p.name + ("*" if p.required else f"={p.default}" if p.default else "") for p in profile.parameters))
+        print("start sequence: " + " -> ".join(
+            s.command + (f" (when {s.when})" if s.when else "") for s in profile.start_sequence))
+        print("behaviours: " + ", ".join(f"{k}={v}" for k, v in profile.behaviours.items()))
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    try:
+        version = arn.resolve(args.version).version
+    except DadcError as exc:
+        print(f"dadc: {exc}", file=__import__("sys").stderr)
+        return 2
+    print((data_dir("schemas") / f"parameters-v{version}.json").read_text(encoding="utf-8"), end="")
+    return 0

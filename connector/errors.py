@@ -1,0 +1,54 @@
+"""One exception base class; every failure carries a kind the status payload can use."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DadcError(Exception):
+    """Base of every dadc error.
+
+    ``error`` is the status-payload error type (``InvalidParameter`` or ``InternalError``);
+    ``details`` are structured fields safe to log (never a secret).
+    """
+
+    error = "InternalError"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidParameter(DadcError):
+    error = "InvalidParameter"
+
+
+class UnknownVersion(InvalidParameter):
+    pass
+
+
+class ComposeFileError(InvalidParameter):
+    pass
+
+
+class SourceError(DadcError):
+    """S3 could not give us the object."""
+
+
+class CredentialError(DadcError):
+    pass
+
+
+class CommandFailed(DadcError):
+    """A docker or compose command exited non-zero (or timed out)."""
+
+
+class CommandNotFound(DadcError):
+    pass
+
+
+class LockHeld(DadcError):
+    pass

@@ -1,0 +1,131 @@
+"""Version profiles: each version is an explicit, registered object built from versions/vN.json."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from connector.data import data_dir, load_json
+from connector.errors import UnknownVersion
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    since: int
+    required: bool
+    kind: str
+    description: str
+    documented_pattern: str
+    pattern: str | None = None
+    default: str | None = None
+    element_pattern: str | None = None
+
+    def matches(self, value: str, *, ignore_case: bool = False) -> bool:
+        if self.pattern is None:
+            return True
+        return re.fullmatch(self.pattern, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One compose command of a sequence; ``when`` names the boolean parameter that gates it."""
+
+    command: str
+    of: str
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    version: int
+    changelog: str
+    parameters: tuple[Parameter, ...]
+    start_sequence: tuple[Step, ...]
+    stop_sequence: tuple[Step, ...]
+    behaviours: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def parameter(self, name: str) -> Parameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def effective(self, params: dict[str, str]) -> dict[str, str]:
+        """Parameters with this version's defaults filled in; unknown names dropped."""
+        out = {p.name: p.default for p in self.parameters if p.default is not None}
+        out.update({k: v for k, v in params.items() if k in self.parameter_names})
+        return out  # type: ignore[return-value]
+
+    def flag(self, params: dict[str, str], name: str) -> bool:
+        """A boolean parameter's value; a parameter this version lacks reads as its default."""
+        value = self.effective(params).get(name)
+        if value is None:
+            value = catalogue()[name].default or "true"
+        return value.strip().lower() == "true"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "changelog": self.changelog,
+            "parameters": [
+                {"name": p.name, "required": p.required, "default": p.default, "since": p.since}
+                for p in self.parameters
+            ],
+            "start_sequence": [s.command for s in self.start_sequence],
+            "behaviours": dict(self.behaviours),
+        }
+
+
+@lru_cache(maxsize=None)
+def catalogue() -> dict[str, Parameter]:
+    raw = load_json("versions", "parameters.json")["parameters"]
+    return {name: Parameter(name=name, **spec) for name, spec in raw.items()}
+
+
+def settings() -> dict[str, Any]:
+    return load_json("versions", "parameters.json")
+
+
+def _build(raw: dict[str, Any]) -> Profile:
+    cat = catalogue()
+    return Profile(
+        version=raw["version"],
+        changelog=raw["changelog"],
+        parameters=tuple(cat[n] for n in raw["parameters"]),
+        start_sequence=tuple(Step(**s) for s in raw["start_sequence"]),
+        stop_sequence=tuple(Step(**s) for s in raw["stop_sequence"]),
+        behaviours=raw["behaviours"],
+    )
+
+
+@lru_cache(maxsize=None)
+def registry() -> dict[int, Profile]:
+    names = [e.name for e in data_dir("versions").iterdir() if re.fullmatch(r"v\d+\.json", e.name)]
+    profiles = [_build(load_json("versions", n)) for n in names]
+    return {p.version: p for p in sorted(profiles, key=lambda p: p.version)}
+
+
+def known_versions() -> list[int]:
+    return list(registry())
+
+
+def latest() -> Profile:
+    return registry()[max(registry())]
+
+
+def get(version: int) -> Profile:
+    try:
+        return registry()[version]
+    except KeyError:
+        raise UnknownVersion(
+            f"unknown connector version {version}; known versions: {versions_text()}",
+            version=version,
+        ) from None
+
+
+def versions_text() -> str:
+    vs = known_versions()
+    return f"{vs[0]}-{vs[-1]}" if vs == list(range(vs[0], vs[-1] + 1)) else ", ".join(map(str, vs))

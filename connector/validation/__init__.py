@@ -1,0 +1,1 @@
+"""Offline validation of connector definitions: documents, rules, findings, reporters."""

@@ -1,0 +1,69 @@
+"""Reading a file into JSON, with the findings a text or its syntax can produce."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.validation.findings import Finding, rule
+from connector.validation.positions import PositionMap
+
+SYNTAX = rule("E0001", "json-syntax", "The file is not UTF-8 JSON; nothing else can be checked (exit 2).")
+DUPLICATE_KEY = rule(
+    "E0002", "duplicate-key",
+    "An object repeats a key. JSON parsers keep only one of them, silently; the service may keep the other.",
+)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Duplicate
+    return result
+
+
+@dataclass
+class Document:
+    name: str
+    text: str
+    data: Any = None
+    findings: list[Finding] = field(default_factory=list)
+    fatal: bool = False
+    _positions: PositionMap | None = None
+
+    @property
+    def positions(self) -> PositionMap:
+        if self._positions is None:
+            self._positions = PositionMap(self.text)
+        return self._positions
+
+
+def _syntax_error(doc: Document, message: str, line: int, column: int) -> Document:
+    doc.findings.append(Finding(SYNTAX.id, SYNTAX.severity, "", message, line, column, doc.name))
+    doc.fatal = True
+    return doc
+
+
+def load(name: str, raw: bytes) -> Document:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _syntax_error(Document(name, ""), f"not UTF-8: {exc.reason} at byte {exc.start}", 1, 1)
+    doc = Document(name, text)
+    try:
+        doc.data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate:
+        doc.data = json.loads(text)
+        for pointer, offset in doc.positions.duplicates:
+            key = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+            doc.findings.append(DUPLICATE_KEY(pointer, f"key {key!r} is repeated in this object",
+                                              offset=offset))
+    except json.JSONDecodeError as exc:
+        return _syntax_error(doc, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)
+    except RecursionError:
+        return _syntax_error(doc, "invalid JSON: nested too deeply", 1, 1)
+    return doc

@@ -1,0 +1,113 @@
+"""Run every rule over one document and place each finding at its line and column."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+from connector import arn, profiles
+from connector.validation import rules_connectors as rc
+from connector.validation.document import Document, load
+from connector.validation.findings import Finding, rule
+from connector.validation.positions import join
+from connector.validation.rules_parameters import check_parameters
+from connector.validation.rules_secrets import check_secrets
+
+NEEDS_VERSION = rule("E0004", "needs-version",
+                     "A bare Parameters object carries no ARN: give --version N (exit 2 without it).")
+
+
+@dataclass
+class FileResult:
+    file: str
+    findings: list[Finding] = field(default_factory=list)
+    fatal: bool = False  # unreadable, unparsable or unusable without more options: exit 2
+    units: list[tuple[str, str]] = field(default_factory=list)  # (name, pointer) for junit
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity == "warning" for f in self.findings)
+
+    @property
+    def valid(self) -> bool:
+        return not self.fatal and self.errors == 0
+
+
+def _check_connector(doc: Document, entry: dict[str, Any], here: str) -> Iterator[Finding]:
+    carn = entry.get("ConnectorArn")
+    if not isinstance(carn, str) or not arn.is_this_connector(carn):
+        return
+    ref, found = rc.check_arn(carn, join(here, "ConnectorArn"))
+    yield from found
+    if ref is None:
+        return
+    yield from _check_params(doc, entry.get("Parameters"), join(here, "Parameters"),
+                             profiles.get(ref.version), ref, here)
+
+
+def _check_params(doc: Document, params: Any, pointer: str, profile: profiles.Profile,
+                  ref: arn.ConnectorRef | None, owner: str) -> Iterator[Finding]:
+    yield from check_parameters(params, pointer, profile, owner)
+    if isinstance(params, dict) and "AWSSecretsArnList" in params and profile.parameter("AWSSecretsArnList"):
+        value = params["AWSSecretsArnList"]
+        if isinstance(value, (str, list)):
+            yield from check_secrets(value, join(pointer, "AWSSecretsArnList"), ref, doc.positions)
+
+
+def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
+    data = doc.data
+    pointer, found = rc.connectors_pointer(data)
+    yield from found
+    if pointer is None:
+        if found:
+            return
+        if version is None:
+            doc.fatal = True
+            yield NEEDS_VERSION("", "no Connectors here: for a bare Parameters object give --version N")
+            return
+        profile = profiles.get(version)
+        yield from _check_params(doc, data, "", profile, None, "")
+        return
+    connectors = data
+    for token in pointer.strip("/").split("/"):
+        connectors = connectors[token]
+    yield from rc.check_connector_list(connectors, pointer)
+    if isinstance(connectors, list):
+        for index, entry in enumerate(connectors):
+            if isinstance(entry, dict):
+                yield from _check_connector(doc, entry, join(pointer, index))
+
+
+def _units(doc: Document) -> list[tuple[str, str]]:
+    pointer, _ = rc.connectors_pointer(doc.data)
+    if pointer is None:
+        return [("Parameters", "")]
+    connectors: Any = doc.data
+    for token in pointer.strip("/").split("/"):
+        connectors = connectors[token]
+    if not isinstance(connectors, list):
+        return [("Connectors", pointer)]
+    return [(str(c.get("Id", i)) if isinstance(c, dict) else str(i), join(pointer, i))
+            for i, c in enumerate(connectors)]
+
+
+def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict: bool = False) -> FileResult:
+    doc = load(name, raw)
+    findings = list(doc.findings)
+    if not doc.fatal:
+        findings.extend(_collect(doc, version))
+    result = FileResult(name, fatal=doc.fatal)
+    if not doc.fatal:
+        result.units = _units(doc)
+    for f in findings:
+        if not f.line:
+            line, column = (doc.positions.line_column(f.offset) if f.offset is not None
+                            else doc.positions.locate(f.pointer))
+            f = replace(f, line=line, column=column)
+        f = replace(f, file=name, offset=None)
+        result.findings.append(f.escalated() if strict else f)
+    result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+    return result

@@ -1,0 +1,102 @@
+"""A connector's Parameters against its version's profile."""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from typing import Any, Iterator
+
+from connector import profiles
+from connector.profiles import Profile
+from connector.validation.findings import Finding, rule
+from connector.validation.positions import join
+
+SHAPE = rule("E3001", "parameters-shape", "Parameters is an object (a map of string to string).")
+TYPE = rule("E3002", "parameter-type", "Every parameter value is a string: the service takes a map of string to string.")
+REQUIRED = rule("E3003", "parameter-required", "Each parameter the version requires is present.")
+UNKNOWN = rule("E3004", "parameter-unknown", "The version has no such parameter (it may come with a later version, or be misspelt).")
+PATTERN = rule("E3005", "parameter-pattern", "Each value matches its documented pattern, anchored.")
+BOOLEAN_CASE = rule("W3006", "boolean-case",
+                    "A boolean is documented as ^(true|false)$; other cases (\"True\") work but do not match the pattern. --strict makes this an error.")
+NULL_VERSION = rule("I3007", "s3-null-version",
+                    "DockerComposeFileS3Version \"null\" is S3's name for the version of an object stored before versioning was enabled.")
+ROOT = rule("W5001", "docker-user-root", "DockerUserId 0 runs docker as root; the documentation advises against it.",
+            "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#docker-app-connector-linux-user")
+BUCKET_LEGACY = rule("W5002", "bucket-name-legacy",
+                     "The bucket name breaks S3's current naming rules (upper case, '..', IP-like, bad first or last character): such buckets can no longer be created.",
+                     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html")
+
+
+def _unknown(name: str, profile: Profile, pointer: str) -> Finding:
+    catalogue = profiles.catalogue()
+    if name in catalogue:
+        return UNKNOWN(pointer, f"{name} is not a parameter of version {profile.version}; "
+                                f"it was introduced in version {catalogue[name].since}")
+    by_lower = {n.lower(): n for n in profile.parameter_names}
+    guess = by_lower.get(name.lower()) or next(
+        iter(difflib.get_close_matches(name, profile.parameter_names, n=1, cutoff=0.75)), None)
+    hint = f"; did you mean {guess}?" if guess else ""
+    return UNKNOWN(pointer, f"{name} is not a parameter of version {profile.version}{hint}")
+
+
+def _bucket_warnings(value: str, pointer: str) -> Iterator[Finding]:
+    problems = []
+    if value != value.lower():
+        problems.append("upper-case letters")
+    if ".." in value:
+        problems.append("'..'")
+    if not (value[0].isalnum() and value[-1].isalnum()):
+        problems.append("a first or last character that is not a letter or digit")
+    try:
+        ipaddress.IPv4Address(value)
+        problems.append("the form of an IP address")
+    except ValueError:
+        pass
+    if problems:
+        yield BUCKET_LEGACY(pointer, f"bucket name {value!r} has {', '.join(problems)}; S3 no longer "
+                                     "accepts it for new buckets")
+
+
+def check_parameters(params: Any, pointer: str, profile: Profile, connector_pointer: str) -> Iterator[Finding]:
+    if params is None:
+        params = {}
+        pointer = connector_pointer
+    elif not isinstance(params, dict):
+        yield SHAPE(pointer, "Parameters must be an object")
+        return
+    for p in profile.parameters:
+        if p.required and p.name not in params:
+            yield REQUIRED(pointer, f"{p.name} is required by version {profile.version}")
+    for name, value in params.items():
+        here = join(pointer, name)
+        spec = profile.parameter(name)
+        if spec is None:
+            yield _unknown(name, profile, here)
+            continue
+        if not isinstance(value, str):
+            yield TYPE(here, f"{name} must be a string, not {type(value).__name__} "
+                             f"(write {json_string(value)})")
+            continue
+        if spec.kind == "secret-arn-list":
+            continue  # its own rules (rules_secrets)
+        if spec.matches(value):
+            yield from _value_notes(name, value, here)
+        elif spec.kind == "boolean" and spec.matches(value, ignore_case=True):
+            yield BOOLEAN_CASE(here, f"{name} {value!r} does not match {spec.documented_pattern}; "
+                                     f"write {value.lower()!r}")
+        else:
+            yield PATTERN(here, f"{name} {value!r} does not match {spec.documented_pattern}")
+
+
+def _value_notes(name: str, value: str, pointer: str) -> Iterator[Finding]:
+    if name == "DockerUserId" and int(value) == 0:
+        yield ROOT(pointer, "DockerUserId 0 runs docker and compose as root")
+    elif name == "DockerComposeFileS3Bucket":
+        yield from _bucket_warnings(value, pointer)
+    elif name == "DockerComposeFileS3Version" and value == "null":
+        yield NULL_VERSION(pointer, "\"null\" selects S3's null version (stored before versioning was enabled)")
+
+
+def json_string(value: Any) -> str:
+    import json
+    text = json.dumps(value if not isinstance(value, bool) else str(value).lower())
+    return json.dumps(text) if not isinstance(value, str) else text
