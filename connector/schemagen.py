@@ -49,7 +49,7 @@ def definition_schema() -> dict[str, Any]:
     name = profiles.settings()["connector_name"]
     branches = [{
         "if": {"properties": {"ConnectorArn": {"pattern": f"/connectors/{name}/versions/{v}$"}}},
-        "then": {"properties": {"Parameters": {"$ref": f"parameters-v{v}.json"}}},
+        "then": {"required": ["Parameters"], "properties": {"Parameters": {"$ref": f"parameters-v{v}.json"}}},
     } for v in profiles.known_versions()]
     return {
         "$schema": DRAFT,

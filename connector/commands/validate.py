@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from connector.validation.engine import FileResult, validate_bytes
+from connector.validation.engine import FileResult, exit_code, validate_bytes
 from connector.validation.findings import Finding
 
 
@@ -39,8 +39,4 @@ def run(args: argparse.Namespace) -> int:
                        else validate_bytes("<stdin>" if name == "-" else name, raw,
                                            version=version, strict=args.strict))
     print(REPORTERS[args.format]().render(results))
-    if any(r.fatal for r in results):
-        return 2
-    if any(r.errors for r in results) or (args.strict and any(r.warnings for r in results)):
-        return 1
-    return 0
+    return exit_code(results, args.strict)

@@ -9,7 +9,7 @@ from connector.validation import rules_connectors as rc
 from connector.validation.document import Document, load
 from connector.validation.findings import Finding, rule
 from connector.validation.positions import join
-from connector.validation.rules_parameters import check_parameters
+from connector.validation.rules_parameters import check_parameters, check_value_types
 from connector.validation.rules_secrets import check_secrets
 
 NEEDS_VERSION = rule("E0004", "needs-version",
@@ -38,7 +38,8 @@ class FileResult:
 
 def _check_connector(doc: Document, entry: dict[str, Any], here: str) -> Iterator[Finding]:
     carn = entry.get("ConnectorArn")
-    if not isinstance(carn, str) or not arn.is_this_connector(carn):
+    if not isinstance(carn, str) or "/connectors/" not in carn or not arn.is_this_connector(carn):
+        yield from check_value_types(entry.get("Parameters"), join(here, "Parameters"))
         return
     ref, found = rc.check_arn(carn, join(here, "ConnectorArn"))
     yield from found
@@ -111,3 +112,12 @@ def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict:
         result.findings.append(f.escalated() if strict else f)
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return result
+
+
+def exit_code(results: list[FileResult], strict: bool) -> int:
+    """0 clean; 1 errors (or warnings with --strict); 2 a file unreadable, unparsable or unusable."""
+    if any(r.fatal for r in results):
+        return 2
+    if any(r.errors for r in results) or (strict and any(r.warnings for r in results)):
+        return 1
+    return 0

@@ -76,7 +76,9 @@ def check_connector_list(connectors: Any, pointer: str) -> Iterator[Finding]:
             else:
                 seen[cid] = index
         carn = entry.get("ConnectorArn")
-        if isinstance(carn, str) and not arn.is_this_connector(carn):
+        if isinstance(carn, str) and "/connectors/" not in carn:
+            yield ARN_SYNTAX(join(here, "ConnectorArn"), f"{carn!r} is not a connector ARN")
+        elif isinstance(carn, str) and not arn.is_this_connector(carn):
             yield OTHER(join(here, "ConnectorArn"), f"{carn} is another connector; not checked")
         elif isinstance(carn, str):
             ours += 1

@@ -72,12 +72,12 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
         if spec is None:
             yield _unknown(name, profile, here)
             continue
+        if spec.kind == "secret-arn-list":
+            continue  # its own rules (rules_secrets), which also explain a non-string value
         if not isinstance(value, str):
             yield TYPE(here, f"{name} must be a string, not {type(value).__name__} "
                              f"(write {json_string(value)})")
             continue
-        if spec.kind == "secret-arn-list":
-            continue  # its own rules (rules_secrets)
         if spec.matches(value):
             yield from _value_notes(name, value, here)
         elif spec.kind == "boolean" and spec.matches(value, ignore_case=True):
@@ -100,3 +100,13 @@ def json_string(value: Any) -> str:
     import json
     text = json.dumps(value if not isinstance(value, bool) else str(value).lower())
     return json.dumps(text) if not isinstance(value, str) else text
+
+
+def check_value_types(params: Any, pointer: str) -> Iterator[Finding]:
+    """Any connector's Parameters: the service takes a map of string to string."""
+    if params is not None and not isinstance(params, dict):
+        yield SHAPE(pointer, "Parameters must be an object")
+    elif params:
+        for name, value in params.items():
+            if not isinstance(value, str):
+                yield TYPE(join(pointer, name), f"{name} must be a string, not {type(value).__name__}")
