@@ -1,0 +1,50 @@
+"""Shared fixtures. Integration fixtures read the test bed (scripts/testbed) and its env file."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+TESTBED_ENV = Path(os.environ.get("DADC_TESTBED_DIR", "/var/lib/dadc-testbed")) / "env"
+UNDER_CI = os.environ.get("CI", "").lower() == "true"
+SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-alike": 443,
+            "AWS endpoint": 5555, "MQTT": 1883, "MQTT TLS": 8883}
+
+
+def _load_env() -> dict[str, str]:
+    values: dict[str, str] = {}
+    if TESTBED_ENV.is_file():
+        for line in TESTBED_ENV.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                key, _, value = line[len("export "):].partition("=")
+                values[key] = value
+    return values
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def missing_services() -> list[str]:
+    missing = [name for name, port in SERVICES.items() if port and not _port_open(port)]
+    if not Path("/var/run/docker.sock").exists():
+        missing.insert(0, "docker")
+    return missing
+
+
+@pytest.fixture(scope="session")
+def testbed_env() -> dict[str, str]:
+    """The bed's environment, applied to os.environ. Missing bed: fail under CI=true, else skip."""
+    env = _load_env()
+    missing = missing_services() if env else ["the test bed (no env file at %s)" % TESTBED_ENV]
+    if missing:
+        message = f"test bed not running: {', '.join(missing)}; start it with: sudo bash scripts/testbed"
+        if UNDER_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ.update(env)
+    return env
