@@ -27,7 +27,12 @@ def _runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-file", metavar="FILE")
     p.add_argument("--compose-command", metavar="CMD",
                    help="compose CLI to use, e.g. 'docker compose' or /usr/bin/docker-compose")
-    p.add_argument("--stop-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stop-timeout", type=float, default=None, metavar="SECONDS",
+                   help="limit for the stop sequence's down (default 600)")
+    # internal: `dadc run` starts `dadc deploy --under-run` while it holds the lock
+    p.add_argument("--under-run", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--retry-base", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.add_argument("--retry-cap", type=float, default=300.0, help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,10 @@ class DadcError(Exception):
         return self.message
 
 
+class InternalError(DadcError):
+    error = "InternalError"
+
+
 class InvalidParameter(DadcError):
     error = "InvalidParameter"
 

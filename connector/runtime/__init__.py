@@ -1,0 +1,1 @@
+"""The connector runtime: fetch, log in, compose, report, monitor, stop."""

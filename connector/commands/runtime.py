@@ -1,0 +1,141 @@
+"""dadc run, deploy, stop, plan, status."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from connector.errors import DadcError
+from connector.runtime import logsetup
+
+log = logging.getLogger("dadc")
+
+
+class Terminated(BaseException):
+    """SIGTERM in a deploy: unwinds, so subprocess.run kills the compose command it waits on."""
+
+
+def _sink(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from connector.runtime.status import make_sink
+    return make_sink(args.mqtt, ca=args.mqtt_ca, cert=args.mqtt_cert, key=args.mqtt_key,
+                     client_id=args.mqtt_client_id)
+
+
+def _context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from connector.runtime import context, settings
+    config = settings.load(args.definition, args.parameters, args.version, args.connector_id)
+    return context.build(config, args.compose_command, args.stop_timeout)
+
+
+def _lock(ctx):  # type: ignore[no-untyped-def]
+    from connector.runtime.localstate import Lock
+    ctx.dest.work.mkdir(mode=0o700, exist_ok=True)
+    return Lock(ctx.dest.work / "lock")
+
+
+def _fail(sink, exc: DadcError) -> int:  # type: ignore[no-untyped-def]
+    from connector.runtime.status import failure
+    log.error("%s: %s", exc.error, exc)
+    sink.publish(failure(str(exc), exc.error))
+    sink.close()
+    return 1
+
+
+def deploy(args: argparse.Namespace) -> int:
+    logsetup.setup(args.log_file)
+    sink = _sink(args)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        ctx = _context(args)
+        if args.under_run:  # `dadc run` holds the lock
+            from connector.runtime import deploy as runner
+            return 0 if runner.start(ctx, sink) else 1
+        with _lock(ctx):
+            from connector.runtime import deploy as runner
+            ok = runner.start(ctx, sink)
+    except DadcError as exc:
+        return _fail(sink, exc)
+    except Terminated:
+        log.warning("deploy interrupted by SIGTERM")
+        return 143
+    sink.close()
+    return 0 if ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from connector.runtime.lifecycle import Runner
+    logsetup.setup(args.log_file)
+    sink = _sink(args)
+    try:
+        ctx = _context(args)
+        lock = _lock(ctx)
+        lock.acquire()
+    except DadcError as exc:
+        return _fail(sink, exc)
+    source = ["--definition", args.definition] if args.definition else ["--parameters", args.parameters]
+    child = [*source, "--under-run", "--compose-command", ctx.compose.name]
+    for flag, value in (("--version", args.version), ("--connector-id", args.connector_id),
+                        ("--log-file", args.log_file), ("--stop-timeout", args.stop_timeout)):
+        if value is not None:
+            child += [flag, str(value)]
+    try:
+        return Runner(ctx, sink, child, args.retry_base, args.retry_cap).run()
+    finally:
+        lock.release()
+
+
+def stop(args: argparse.Namespace) -> int:
+    from connector.runtime import deploy as runner
+    logsetup.setup(args.log_file)
+    try:
+        ctx = _context(args)
+        with _lock(ctx):
+            return 0 if runner.stop(ctx) else 1
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 1
+
+
+def plan(args: argparse.Namespace) -> int:
+    import shlex
+
+    from connector.plan import Observed, plan_start, plan_stop
+    try:
+        ctx = _context(args)
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        from connector.runtime.deploy import observe
+        observed = observe(ctx)
+    except DadcError as exc:
+        observed = Observed(ctx.dest.compose_file.is_file(), False)
+        print(f"# docker not reachable ({exc}); assuming no containers are running", file=sys.stderr)
+    print(f"# version {ctx.config.profile.version}, compose {ctx.compose.name}, {observed}")
+    for title, steps in (("start", plan_start(ctx.config.profile, ctx.config.params, observed)),
+                         ("stop", plan_stop(ctx.config.profile, ctx.config.params,
+                                            Observed(True, observed.project_running)))):
+        print(f"{title}:")
+        for step in steps:
+            argv = ctx.compose_argv(step.action, step.file) if step.action in ("pull", "down", "up") else None
+            print(f"  {step.action}: {shlex.join(argv) if argv else step.reason}")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    from connector.runtime import monitor
+    try:
+        ctx = _context(args)
+        found = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 1
+    for c in found:
+        print(f"{c.name}\t{c.image}\t{c.state}\t{c.health}")
+    if not found:
+        print("no containers")
+    return 0

@@ -1,0 +1,152 @@
+"""The start and stop sequences, executed step by step as the version's plan says."""
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+from connector.errors import CommandFailed, DadcError, InternalError, InvalidParameter
+from connector.plan import Observed, PlannedStep, plan_start, plan_stop
+from connector.runtime import composefile, credentials, monitor, process, sources
+from connector.runtime.context import Context
+from connector.runtime.status import Sink, failure, success
+
+log = logging.getLogger("dadc.deploy")
+
+
+class Aws:
+    """boto3 clients, created once and only when a deployment needs them."""
+
+    def __init__(self, region: str | None) -> None:
+        import boto3
+        self.session = boto3.session.Session(region_name=region)
+        self._clients: dict[tuple[str, str | None], Any] = {}
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(service, region_name=region or self.session.region_name)
+        return self._clients[key]
+
+
+def observe(ctx: Context) -> Observed:
+    running = bool(monitor.containers(ctx.docker, ctx.env, ctx.run_as))
+    return Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=running)
+
+
+def _fetch(ctx: Context, aws: Aws) -> tuple[bytes, str | None, bool]:
+    """The compose file to deploy, its S3 version, and whether it is the local copy standing in."""
+    p = ctx.config
+    bucket, key, version = p.params["DockerComposeFileS3Bucket"], p.params["DockerComposeFileS3Key"], p.value("DockerComposeFileS3Version")
+    try:
+        fetched = sources.fetch(aws.client("s3"), bucket, key, version)
+    except sources.SourceUnreachable as exc:
+        state = ctx.dest.read_state()
+        if (state.get("bucket"), state.get("key"), state.get("requested_version")) == (bucket, key, version) \
+                and ctx.dest.compose_file.is_file():
+            log.warning("%s; deploying the local copy of s3://%s/%s (version %s)", exc, bucket, key,
+                        state.get("version_id"))
+            return ctx.dest.compose_file.read_bytes(), state.get("version_id"), True
+        raise
+    return fetched.raw, fetched.version_id, False
+
+
+def _logins(ctx: Context, aws: Aws, images: tuple[str, ...]) -> None:
+    logins = credentials.from_secrets(aws.client("secretsmanager"), ctx.config.secret_arns()) if ctx.config.secret_arns() else []
+    ecr = credentials.ecr_registries(images)
+    if ecr:
+        logins += credentials.from_ecr(lambda region: aws.client("ecr", region), ecr)
+    for login in logins:
+        credentials.docker_login(ctx.docker, ctx.dest.docker_config, login, ctx.run_as)
+
+
+def _compose(ctx: Context, action: str, which: str, timeout: float | None = None) -> None:
+    process.run(ctx.compose_argv(action, which), env=ctx.env, run_as=ctx.run_as, timeout=timeout,
+                cwd=str(ctx.dest.root))
+
+
+def force_remove(ctx: Context) -> list[str]:
+    """Remove the project's containers by label (ForceDeploy, or the stop limit's leftovers)."""
+    ids = [c.id for c in monitor.containers(ctx.docker, ctx.env, ctx.run_as)]
+    if ids:
+        process.run([ctx.docker, "rm", "-f", *ids], env=ctx.env, run_as=ctx.run_as, timeout=300)
+    return ids
+
+
+def _execute(ctx: Context, step: PlannedStep, install: Any) -> None:
+    log.info("step: %s", step)
+    if step.action == "abort":
+        raise InternalError(step.reason)
+    if step.action == "force-remove":
+        log.warning("ForceDeploy: removed containers %s", force_remove(ctx))
+    elif step.action == "down":
+        try:
+            _compose(ctx, "down", step.file, timeout=ctx.stop_timeout)
+        except (CommandFailed, DadcError) as exc:
+            if not (ctx.config.profile.parameter("ForceDeploy") and ctx.config.flag("ForceDeploy")):
+                hint = "; set ForceDeploy to force" if ctx.config.profile.parameter("ForceDeploy") else ""
+                raise InternalError(f"cleaning up the previous deployment failed: {exc}{hint}") from None
+            log.warning("cleanup failed (%s); ForceDeploy: removing the project's containers", exc)
+            force_remove(ctx)
+    elif step.action == "pull":
+        _compose(ctx, "pull", step.file)
+    elif step.action == "up":
+        install()
+        _compose(ctx, "up", "current")
+
+
+def start(ctx: Context, sink: Sink) -> bool:
+    """The start sequence; publishes one status message; True on success."""
+    p = ctx.config.params
+    try:
+        for warning in ctx.dest.check():
+            log.warning("%s", warning)
+        aws = Aws(ctx.config.region)
+        raw, version_id, local = _fetch(ctx, aws)
+        try:
+            project = composefile.parse(raw)
+        except InvalidParameter as exc:
+            raise type(exc)(f"s3://{p['DockerComposeFileS3Bucket']}/{p['DockerComposeFileS3Key']}: {exc}") from None
+        if not local:
+            from connector.runtime.localstate import atomic_write
+            atomic_write(ctx.dest.incoming, raw, owner=ctx.dest.owner)
+        _logins(ctx, aws, project.images)
+        steps = plan_start(ctx.config.profile, p, observe(ctx))
+        state = {"bucket": p["DockerComposeFileS3Bucket"], "key": p["DockerComposeFileS3Key"],
+                 "requested_version": ctx.config.value("DockerComposeFileS3Version"), "version_id": version_id}
+        for step in steps:
+            if local and step.file == "new":
+                step = PlannedStep(step.action, "current", step.reason)
+            _execute(ctx, step, lambda: local or ctx.dest.install(raw, state))
+    except DadcError as exc:
+        log.error("deployment failed (%s): %s", exc.error, exc)
+        sink.publish(failure(str(exc), exc.error))
+        return False
+    except Exception as exc:  # an unexpected fault still ends in a status message
+        log.exception("deployment failed")
+        sink.publish(failure(f"{type(exc).__name__}: {exc}", "InternalError"))
+        return False
+    sink.publish(success(p["DockerComposeFileS3Bucket"], p["DockerComposeFileS3Key"],
+                         ctx.config.value("DockerComposeFileS3Version") or version_id))
+    log.info("deployment succeeded")
+    return True
+
+
+def stop(ctx: Context) -> bool:
+    """The stop sequence: down within the stop limit; past it, report what is left and how to remove it."""
+    steps = plan_stop(ctx.config.profile, ctx.config.params,
+                      Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=False))
+    if not steps:
+        log.info("stop: containers are left running (StopContainersOnNewDeployment is false or nothing deployed)")
+        return True
+    try:
+        for step in steps:
+            log.info("stop step: %s", step)
+            _compose(ctx, step.action, step.file, timeout=ctx.stop_timeout)
+    except CommandFailed as exc:
+        left = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
+        log.error("stop: %s; %d container(s) left: %s", exc, len(left), ", ".join(c.name for c in left))
+        if left:
+            log.error("remove them with: %s", shlex.join([ctx.docker, "rm", "-f", *(c.name for c in left)]))
+        return False
+    return True

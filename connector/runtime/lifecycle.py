@@ -1,0 +1,70 @@
+"""`dadc run`: the long-lived connector. It keeps boto3 out of its own memory: each start
+sequence runs in a `dadc deploy` child whose status lines it relays to the sink."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from connector.runtime import deploy, monitor
+from connector.runtime.context import Context
+from connector.runtime.status import Sink
+
+log = logging.getLogger("dadc.run")
+
+
+class Runner:
+    def __init__(self, ctx: Context, sink: Sink, child_args: list[str], retry_base: float = 2.0,
+                 retry_cap: float = 300.0) -> None:
+        self.ctx, self.sink, self.child_args = ctx, sink, child_args
+        self.retry_base, self.retry_cap = retry_base, retry_cap
+        self.stopping = threading.Event()
+        self.child: subprocess.Popen[str] | None = None
+
+    def _signal(self, signum: int, frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stopping.set()
+        if self.child and self.child.poll() is None:
+            self.child.terminate()
+
+    def deploy_once(self) -> str | None:
+        """Run the start sequence in a child; relay its status; return its error kind or None."""
+        argv = [sys.executable, "-m", "connector", "deploy", *self.child_args]
+        self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        outcome: str | None = "InternalError"
+        assert self.child.stdout is not None
+        for line in self.child.stdout:
+            try:
+                payload = json.loads(line)
+            except ValueError:
+                continue
+            self.sink.publish(payload)
+            outcome = None if payload.get("status") == "success" else payload.get("error", "InternalError")
+        self.child.wait()
+        return outcome
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._signal)
+        attempt = 0
+        while not self.stopping.is_set():
+            outcome = self.deploy_once()
+            if outcome is None or outcome == "InvalidParameter" or self.stopping.is_set():
+                break
+            delay = min(self.retry_cap, self.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            log.warning("deployment failed (%s); retry %d in %.1fs", outcome, attempt, delay)
+            self.stopping.wait(delay)
+        frequency = int(self.ctx.config.value("DockerContainerStatusLogFrequency") or 300)
+        while not self.stopping.is_set():
+            monitor.log_status(self.ctx.docker, self.ctx.env, self.ctx.run_as)
+            self.stopping.wait(frequency)
+        ok = deploy.stop(self.ctx)
+        self.sink.close()
+        log.info("stopped%s", "" if ok else " (with containers left, see above)")
+        return 0
