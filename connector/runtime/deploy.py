@@ -82,6 +82,10 @@ def _execute(ctx: Context, step: PlannedStep, install: Any) -> None:
     elif step.action == "down":
         try:
             _compose(ctx, "down", step.file, timeout=ctx.stop_timeout)
+            # compose v2 exits 0 on a file it cannot parse: trust the engine, not the exit code
+            left = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
+            if left:
+                raise CommandFailed(f"down left {len(left)} container(s): {', '.join(c.name for c in left)}")
         except (CommandFailed, DadcError) as exc:
             if not (ctx.config.profile.parameter("ForceDeploy") and ctx.config.flag("ForceDeploy")):
                 hint = "; set ForceDeploy to force" if ctx.config.profile.parameter("ForceDeploy") else ""

@@ -33,22 +33,33 @@ class MqttSink:
             self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
         self.client.on_connect = lambda c, u, f, rc, p=None: log.info("MQTT connected to %s:%s (%s)", parsed.hostname, port, rc)
         self.client.on_disconnect = lambda c, u, f, rc, p=None: log.warning("MQTT disconnected (%s); will retry", rc)
-        self._pending: list[Any] = []
+        self._unacked: set[int] = set()
         self._lock = threading.Lock()
+        self.client.on_publish = self._on_publish
         self.client.connect_async(parsed.hostname, port, keepalive=30)
         self.client.loop_start()
 
-    def publish(self, payload: dict[str, Any]) -> None:
-        info = self.client.publish(TOPIC, json.dumps(payload, separators=(",", ":")), qos=1)
+    def _on_publish(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
         with self._lock:
-            self._pending = [i for i in self._pending if not i.is_published()] + [info]
+            self._unacked.discard(mid)
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        # While disconnected paho keeps QoS 1 messages and sends them, in order, on reconnect.
+        with self._lock:
+            info = self.client.publish(TOPIC, json.dumps(payload, separators=(",", ":")), qos=1)
+            self._unacked.add(info.mid)
+
+    @property
+    def unacknowledged(self) -> int:
+        with self._lock:
+            return len(self._unacked)
 
     def close(self, timeout: float = 5.0) -> None:
         """Give queued messages up to timeout seconds to reach the broker, then disconnect."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(not i.is_published() for i in self._pending):
+        while time.monotonic() < deadline and self.unacknowledged:
             time.sleep(0.05)
-        left = sum(not i.is_published() for i in self._pending)
+        left = self.unacknowledged
         if left:
             log.warning("%d status message(s) not delivered: the broker is unreachable", left)
         self.client.disconnect()

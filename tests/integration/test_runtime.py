@@ -1,0 +1,217 @@
+"""The connector runtime on the real engine, S3, Secrets Manager, registries and broker."""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.bed import Bed, Events, compose_text, containers, first, remove_project, statuses
+from tests.integration.conftest import docker
+
+
+@pytest.fixture
+def bed(testbed_env: dict[str, str], aws_clients: dict[str, Any], bucket: str, tmp_path: Path) -> Iterator[Bed]:
+    remove_project()
+    yield Bed(testbed_env, aws_clients["s3"], bucket, tmp_path)
+    remove_project()
+
+
+def deploy_ok(bed: Bed, definition: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    proc = bed.dadc("deploy", "--definition", str(definition), *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert statuses(proc.stdout)[-1]["status"] == "success"
+    return proc
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
+def test_redeploy_sequence_observed_on_the_engine(bed: Bed, version: int) -> None:
+    """v1-v3: down, up (no pull); v4: down, pull, up; v5-v6: pull, down, up."""
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(version)
+    deploy_ok(bed, definition)
+    before = containers()
+    assert [c["name"] for c in before] == ["greengrassdockerapplicationdeployment-web-1"]
+    events = Events().start()
+    proc = deploy_ok(bed, definition)
+    seen = events.stop()
+    pull, destroy, create = (first(seen, "image", "pull"), first(seen, "container", "destroy"),
+                             first(seen, "container", "create"))
+    assert destroy >= 0 and create > destroy, seen
+    if version <= 3:
+        assert pull == -1, seen
+    elif version == 4:
+        assert destroy < pull < create, seen
+    else:
+        assert 0 <= pull < destroy, seen
+    status = statuses(proc.stdout)[-1]
+    assert status == {"status": "success", "GreengrassDockerApplicationDeploymentStatus":
+                      "Successfully triggered docker-compose up", "S3Bucket": bed.bucket,
+                      "ComposeFileName": bed.key, "ComposeFileVersion": status["ComposeFileVersion"]}
+    assert [c["id"] for c in containers()] != [c["id"] for c in before]
+
+
+def test_pull_before_up_false_skips_the_pull(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(6, DockerPullBeforeUp="false")
+    deploy_ok(bed, definition)
+    events = Events().start()
+    proc = deploy_ok(bed, definition)
+    seen = events.stop()
+    assert first(seen, "image", "pull") == -1 and " pull" not in proc.stderr.replace("--password", "")
+
+
+def test_v6_stop_containers_false_leaves_them_running(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(6, StopContainersOnNewDeployment="false")
+    deploy_ok(bed, definition)
+    before = containers(running_only=True)
+    assert bed.dadc("stop", "--definition", str(definition)).returncode == 0
+    assert containers(running_only=True) == before
+    deploy_ok(bed, definition)  # no down: up reconciles and keeps the same container
+    assert containers(running_only=True) == before
+
+
+def test_stop_runs_down_and_restart_deploys_again(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image, "db": bed.open_image}))
+    definition = bed.definition(5)
+    deploy_ok(bed, definition)
+    assert len(containers(running_only=True)) == 2
+    assert bed.dadc("stop", "--definition", str(definition)).returncode == 0
+    assert containers() == []
+    deploy_ok(bed, definition)
+    assert len(containers(running_only=True)) == 2
+
+
+def test_cleanup_failure_without_and_with_force_deploy(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    deploy_ok(bed, bed.definition(6))
+    running = containers(running_only=True)
+    (bed.dest / "docker-compose.yml").write_text("services: [broken\n")  # the previous file is broken
+    proc = bed.dadc("deploy", "--definition", str(bed.definition(6, name="nf.json")))
+    assert proc.returncode == 1
+    status = statuses(proc.stdout)[-1]
+    assert status["status"] == "fail" and status["error"] == "InternalError" and "ForceDeploy" in status["error_message"]
+    assert containers(running_only=True) == running
+    deploy_ok(bed, bed.definition(6, name="f.json", ForceDeploy="true"))
+    after = containers(running_only=True)
+    assert len(after) == 1 and after[0]["id"] != running[0]["id"]
+
+
+def test_image_updated_under_the_same_tag(bed: Bed, docker_config: dict[str, str], unique: str) -> None:
+    """v5 pulls and picks the new image up; v1 never pulls and keeps the cached one."""
+    ref = f"{bed.env['DADC_OPEN_REGISTRY']}/dadc/moving:{unique}"
+    docker("tag", bed.env["DADC_BASE_IMAGE"], ref)
+    docker("push", ref)
+    bed.put(compose_text({"web": ref}))
+    deploy_ok(bed, bed.definition(1, name="v1.json"))
+    old_image = containers()[0]["image"]
+    # a new image under the same tag, pushed from elsewhere (the local cache keeps the old one)
+    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=f"FROM {bed.env['DADC_BASE_IMAGE']}\nLABEL v={unique}\n",
+                   text=True, check=True, capture_output=True)
+    docker("push", ref)
+    docker("tag", old_image, ref)
+    deploy_ok(bed, bed.definition(1, name="v1.json"))
+    assert containers()[0]["image"] == old_image
+    deploy_ok(bed, bed.definition(5, name="v5.json"))
+    assert containers()[0]["image"] != old_image
+
+
+@pytest.mark.parametrize("bad", [b"services:\n  web:\n    image: a\n    image: b\n", b"- just a list\n",
+                                 b"\xff\xfe", b"services: {}\n"])
+def test_bad_compose_file_leaves_the_app_untouched(bed: Bed, bad: bytes) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    deploy_ok(bed, bed.definition(5))
+    running, good = containers(running_only=True), (bed.dest / "docker-compose.yml").read_bytes()
+    bed.put(bad)
+    proc = bed.dadc("deploy", "--definition", str(bed.definition(5)))
+    assert proc.returncode == 1
+    assert statuses(proc.stdout)[-1]["error"] == "InvalidParameter"
+    assert containers(running_only=True) == running
+    assert (bed.dest / "docker-compose.yml").read_bytes() == good
+    assert " pull" not in proc.stderr and " down" not in proc.stderr
+
+
+def test_missing_object_and_version(bed: Bed) -> None:
+    for params in ({"DockerComposeFileS3Key": "nope.yml"}, {"DockerComposeFileS3Version": "no-such-version"}):
+        bed.put(compose_text({"web": bed.open_image}))
+        proc = bed.dadc("deploy", "--definition", str(bed.definition(5, **params)))
+        assert proc.returncode == 1
+        assert statuses(proc.stdout)[-1]["error"] == "InvalidParameter", proc.stdout
+    assert containers() == []
+
+
+def test_invalid_parameters_run_no_docker_command(bed: Bed) -> None:
+    proc = bed.dadc("deploy", "--definition", str(bed.definition(4, DockerPullBeforeUp="true")))
+    assert proc.returncode == 1
+    status = statuses(proc.stdout)[-1]
+    assert status["error"] == "InvalidParameter" and "introduced in version 5" in status["error_message"]
+    assert "run: " not in proc.stderr
+
+
+def test_private_registry_with_secret_and_wrong_password(bed: Bed, pushed_image: str, registry_secret: str,
+                                                         aws_clients: dict[str, Any], unique: str) -> None:
+    bed.put(compose_text({"web": pushed_image}))
+    deploy_ok(bed, bed.definition(5, AWSSecretsArnList=json.dumps([registry_secret])))
+    running = containers(running_only=True)
+    config = bed.dest / ".docker" / "config.json"
+    assert config.stat().st_mode & 0o777 == 0o600 and (bed.dest / ".docker").stat().st_mode & 0o777 == 0o700
+    wrong = aws_clients["secretsmanager"].create_secret(Name=f"greengrass-wrong-{unique}", SecretString=json.dumps(
+        {"username": bed.env["DADC_REGISTRY_USER"], "password": "not-the-password-" + unique,
+         "registryUrl": bed.env["DADC_REGISTRY"]}))["ARN"]
+    proc = bed.dadc("deploy", "--definition", str(bed.definition(5, name="w.json", AWSSecretsArnList=json.dumps([wrong]))))
+    assert proc.returncode == 1 and statuses(proc.stdout)[-1]["status"] == "fail"
+    assert "not-the-password-" not in proc.stdout + proc.stderr
+    assert containers(running_only=True) == running
+
+
+def test_ecr_image_logs_in_with_a_fresh_token(bed: Bed) -> None:
+    bed.put(compose_text({"web": f"{bed.env['DADC_ECR_HOST']}/{bed.env['DADC_BASE_IMAGE']}"}))
+    proc = deploy_ok(bed, bed.definition(6))
+    assert f"logged in to {bed.env['DADC_ECR_HOST']} as AWS (ECR)" in proc.stderr
+    assert "123456789012-auth-token" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flavour", ["v1", "v2"])
+def test_both_compose_generations(bed: Bed, flavour: str) -> None:
+    cli = bed.env["DADC_COMPOSE_V1" if flavour == "v1" else "DADC_COMPOSE_V2"]
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(5)
+    deploy_ok(bed, definition, "--compose-command", cli)
+    sep = "_" if flavour == "v1" else "-"
+    assert [c["name"] for c in containers()] == [f"greengrassdockerapplicationdeployment{sep}web{sep}1"]
+    status = bed.dadc("status", "--definition", str(definition), "--compose-command", cli)
+    assert "running" in status.stdout
+    assert bed.dadc("stop", "--definition", str(definition), "--compose-command", cli).returncode == 0
+    assert containers() == []
+
+
+def test_broker_down_never_blocks_a_deployment(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    proc = deploy_ok_mqtt = bed.dadc("deploy", "--definition", str(bed.definition(5)), "--mqtt", "mqtt://127.0.0.1:1")
+    assert proc.returncode == 0, deploy_ok_mqtt.stderr[-2000:]
+    assert "not delivered" in proc.stderr
+    assert len(containers(running_only=True)) == 1
+
+
+def test_status_over_mqtt_and_a_second_instance_is_locked_out(bed: Bed, mqtt_subscriber: Any) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(6, DockerContainerStatusLogFrequency="1")
+    run = bed.spawn("run", "--definition", str(definition), "--mqtt", bed.env["DADC_MQTT"],
+                    "--log-file", str(bed.tmp / "dadc.log"))
+    try:
+        topic, payload, qos = mqtt_subscriber.get(timeout=120)
+        assert topic == "dockerapplicationdeploymentconnector/message/status" and qos == 1
+        assert payload["status"] == "success" and payload["S3Bucket"] == bed.bucket
+        second = bed.dadc("deploy", "--definition", str(definition))
+        assert second.returncode == 1 and f"pid {run.pid}" in second.stdout
+    finally:
+        run.terminate()
+        _, err = run.communicate(timeout=120)
+    assert run.returncode == 0
+    log = (bed.tmp / "dadc.log").read_text()
+    assert "container greengrassdockerapplicationdeployment-web-1 image=" in log and "state=running" in log
+    assert containers() == []
