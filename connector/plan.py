@@ -14,7 +14,8 @@ class Observed:
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """``action``: pull, down, up, force-remove (by label) or abort; ``file``: new or current."""
+    """``action``: pull, down, install (the new file becomes the local copy), up, force-remove
+    (by label) or abort; ``file``: new (fetched, not yet installed) or current (the local copy)."""
 
     action: str
     file: str = ""
@@ -33,7 +34,9 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed) -> 
     for step in profile.start_sequence:
         if step.when and not profile.flag(params, step.when):
             continue
-        if step.command != "down":
+        if step.command == "up":
+            steps += [PlannedStep("install", "new", "make it the local copy"), PlannedStep("up", "current")]
+        elif step.command != "down":
             steps.append(PlannedStep(step.command, "new"))
         elif observed.previous_file:
             steps.append(PlannedStep("down", "current", "stop the previous deployment"))

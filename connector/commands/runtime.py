@@ -122,7 +122,8 @@ def plan(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for step in steps:
             argv = ctx.compose_argv(step.action, step.file) if step.action in ("pull", "down", "up") else None
-            print(f"  {step.action}: {shlex.join(argv) if argv else step.reason}")
+            detail = shlex.join(argv) if argv else f"{step.reason} ({ctx.dest.compose_file})" if step.action == "install" else step.reason
+            print(f"  {step.action}: {detail}")
     return 0
 
 

@@ -25,7 +25,11 @@ class Aws:
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region)
         if key not in self._clients:
-            self._clients[key] = self.session.client(service, region_name=region or self.session.region_name)
+            from botocore.config import Config
+            # a device on a flaky link: fail within seconds, so a local copy or a retry can take over
+            config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+            self._clients[key] = self.session.client(service, region_name=region or self.session.region_name,
+                                                     config=config)
         return self._clients[key]
 
 
@@ -94,9 +98,10 @@ def _execute(ctx: Context, step: PlannedStep, install: Any) -> None:
             force_remove(ctx)
     elif step.action == "pull":
         _compose(ctx, "pull", step.file)
-    elif step.action == "up":
+    elif step.action == "install":
         install()
-        _compose(ctx, "up", "current")
+    elif step.action == "up":
+        _compose(ctx, "up", step.file)
 
 
 def start(ctx: Context, sink: Sink) -> bool:

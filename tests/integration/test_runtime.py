@@ -215,3 +215,17 @@ def test_status_over_mqtt_and_a_second_instance_is_locked_out(bed: Bed, mqtt_sub
     log = (bed.tmp / "dadc.log").read_text()
     assert "container greengrassdockerapplicationdeployment-web-1 image=" in log and "state=running" in log
     assert containers() == []
+
+
+def test_s3_unreachable_deploys_the_local_copy(bed: Bed) -> None:
+    bed.put(compose_text({"web": bed.open_image}))
+    definition = bed.definition(5)
+    deploy_ok(bed, definition)
+    offline = dict(bed.env, AWS_ENDPOINT_URL="http://127.0.0.1:9", PATH=__import__("os").environ["PATH"])
+    proc = bed.dadc("deploy", "--definition", str(definition), env=offline)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "deploying the local copy" in proc.stderr
+    assert len(containers(running_only=True)) == 1
+    other = bed.definition(5, name="other.json", DockerComposeFileS3Key="other.yml")
+    proc = bed.dadc("deploy", "--definition", str(other), env=offline)
+    assert proc.returncode == 1 and statuses(proc.stdout)[-1]["error"] == "InternalError"

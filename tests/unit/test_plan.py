@@ -1,0 +1,62 @@
+"""The planner is pure: profile x parameters x observed state -> steps."""
+from __future__ import annotations
+
+import pytest
+
+from connector import profiles
+from connector.plan import Observed, plan_start, plan_stop
+
+FIRST = Observed(previous_file=False, project_running=False)
+AGAIN = Observed(previous_file=True, project_running=True)
+ORPHANS = Observed(previous_file=False, project_running=True)
+
+
+def actions(steps: list) -> list[str]:  # type: ignore[type-arg]
+    """The compose-level actions; install always comes right before up (checked here)."""
+    names = [s.action for s in steps]
+    if "up" in names:
+        assert names[names.index("up") - 1] == "install", names
+    return [n for n in names if n != "install"]
+
+
+@pytest.mark.parametrize(("version", "first", "again"), [
+    (1, ["up"], ["down", "up"]), (3, ["up"], ["down", "up"]), (4, ["pull", "up"], ["down", "pull", "up"]),
+    (5, ["pull", "up"], ["pull", "down", "up"]), (6, ["pull", "up"], ["pull", "down", "up"]),
+])
+def test_first_deploy_and_redeploy(version: int, first: list[str], again: list[str]) -> None:
+    profile = profiles.get(version)
+    assert actions(plan_start(profile, {}, FIRST)) == first
+    assert actions(plan_start(profile, {}, AGAIN)) == again
+
+
+def test_down_uses_the_previous_file_and_pull_the_new_one() -> None:
+    steps = plan_start(profiles.get(5), {}, AGAIN)
+    assert [(s.action, s.file) for s in steps] == [("pull", "new"), ("down", "current"), ("install", "new"),
+                                                   ("up", "current")]
+
+
+def test_v6_flags() -> None:
+    v6 = profiles.get(6)
+    assert actions(plan_start(v6, {"DockerPullBeforeUp": "false"}, AGAIN)) == ["down", "up"]
+    assert actions(plan_start(v6, {"StopContainersOnNewDeployment": "false"}, AGAIN)) == ["pull", "up"]
+    assert actions(plan_stop(v6, {"StopContainersOnNewDeployment": "False"}, AGAIN)) == []
+    assert actions(plan_stop(v6, {}, AGAIN)) == ["down"]
+
+
+def test_v5_ignores_a_v6_flag_it_does_not_have() -> None:
+    assert actions(plan_stop(profiles.get(5), {"StopContainersOnNewDeployment": "false"}, AGAIN)) == ["down"]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
+def test_stop_always_downs_before_v6(version: int) -> None:
+    assert actions(plan_stop(profiles.get(version), {}, AGAIN)) == ["down"]
+    assert actions(plan_stop(profiles.get(version), {}, FIRST)) == []
+
+
+def test_orphans_without_a_file_need_force_deploy() -> None:
+    assert actions(plan_start(profiles.get(1), {}, ORPHANS)) == ["abort", "up"]
+    assert "ForceDeploy" not in plan_start(profiles.get(1), {}, ORPHANS)[0].reason  # v1 has no ForceDeploy
+    step = plan_start(profiles.get(2), {}, ORPHANS)[0]
+    assert step.action == "abort" and "set ForceDeploy" in step.reason
+    assert actions(plan_start(profiles.get(2), {"ForceDeploy": "true"}, ORPHANS)) == ["force-remove", "up"]
+    assert actions(plan_start(profiles.get(5), {"ForceDeploy": "True"}, ORPHANS)) == ["pull", "force-remove", "up"]
