@@ -22,16 +22,15 @@ def _sink(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                      client_id=args.mqtt_client_id)
 
 
+def _source(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from connector.runtime.entry import Source
+    return Source(args.definition, args.parameters, args.version, args.connector_id,
+                  args.compose_command, args.stop_timeout)
+
+
 def _context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from connector.runtime import context, settings
-    config = settings.load(args.definition, args.parameters, args.version, args.connector_id)
-    return context.build(config, args.compose_command, args.stop_timeout)
-
-
-def _lock(ctx):  # type: ignore[no-untyped-def]
-    from connector.runtime.localstate import Lock
-    ctx.dest.work.mkdir(mode=0o700, exist_ok=True)
-    return Lock(ctx.dest.work / "lock")
+    from connector.runtime import entry
+    return entry.build(_source(args))
 
 
 def _fail(sink, exc: DadcError) -> int:  # type: ignore[no-untyped-def]
@@ -43,6 +42,7 @@ def _fail(sink, exc: DadcError) -> int:  # type: ignore[no-untyped-def]
 
 
 def deploy(args: argparse.Namespace) -> int:
+    from connector.runtime import entry
     logsetup.setup(args.log_file)
     sink = _sink(args)
 
@@ -50,15 +50,7 @@ def deploy(args: argparse.Namespace) -> int:
         raise Terminated()
     signal.signal(signal.SIGTERM, terminate)
     try:
-        ctx = _context(args)
-        if args.under_run:  # `dadc run` holds the lock
-            from connector.runtime import deploy as runner
-            return 0 if runner.start(ctx, sink) else 1
-        with _lock(ctx):
-            from connector.runtime import deploy as runner
-            ok = runner.start(ctx, sink)
-    except DadcError as exc:
-        return _fail(sink, exc)
+        ok = entry.start(_source(args), sink, take_lock=not args.under_run)
     except Terminated:
         log.warning("deploy interrupted by SIGTERM")
         return 143
@@ -70,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from connector.runtime.lifecycle import Runner
     logsetup.setup(args.log_file)
     sink = _sink(args)
+    from connector.runtime import entry
     try:
         ctx = _context(args)
-        lock = _lock(ctx)
+        lock = entry.lock_for(ctx)
         lock.acquire()
     except DadcError as exc:
         return _fail(sink, exc)
@@ -89,12 +82,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
-    from connector.runtime import deploy as runner
+    from connector.runtime import entry
     logsetup.setup(args.log_file)
     try:
-        ctx = _context(args)
-        with _lock(ctx):
-            return 0 if runner.stop(ctx) else 1
+        return 0 if entry.stop(_source(args)) else 1
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1

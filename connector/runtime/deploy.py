@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
-import shlex
 from typing import Any
 
 from connector.errors import CommandFailed, DadcError, InternalError, InvalidParameter
-from connector.plan import Observed, PlannedStep, plan_start, plan_stop
+from connector.plan import Observed, PlannedStep, plan_start
 from connector.runtime import composefile, credentials, monitor, process, sources
 from connector.runtime.context import Context
+from connector.runtime.stopping import compose as _compose
+from connector.runtime.stopping import force_remove
 from connector.runtime.status import Sink, failure, success
 
 log = logging.getLogger("dadc.deploy")
@@ -17,10 +18,23 @@ log = logging.getLogger("dadc.deploy")
 class Aws:
     """boto3 clients, created once and only when a deployment needs them."""
 
+    _shared: dict[tuple[str | None, ...], "Aws"] = {}
+
     def __init__(self, region: str | None) -> None:
         import boto3
         self.session = boto3.session.Session(region_name=region)
         self._clients: dict[tuple[str, str | None], Any] = {}
+
+    @classmethod
+    def for_region(cls, region: str | None) -> "Aws":
+        """One session per region, endpoint and credentials: loading botocore's models is the
+        expensive part, and a process that deploys again (the harness, a retry) reuses them."""
+        import os
+        key = (region, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
+               os.environ.get("AWS_PROFILE"))
+        if key not in cls._shared:
+            cls._shared[key] = cls(region)
+        return cls._shared[key]
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region)
@@ -64,20 +78,24 @@ def _logins(ctx: Context, aws: Aws, images: tuple[str, ...]) -> None:
         credentials.docker_login(ctx.docker, ctx.dest.docker_config, login, ctx.run_as)
 
 
-def _compose(ctx: Context, action: str, which: str, timeout: float | None = None) -> None:
-    process.run(ctx.compose_argv(action, which), env=ctx.env, run_as=ctx.run_as, timeout=timeout,
-                cwd=str(ctx.dest.root))
+def _check_images(ctx: Context, images: tuple[str, ...]) -> None:
+    """compose v2 exits 0 when a pull finds no manifest: ask the engine whether the images are here."""
+    if images:
+        found = process.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", *images], env=ctx.env,
+                            run_as=ctx.run_as, check=False, timeout=60)
+        if found.returncode != 0:
+            raise CommandFailed(f"pull did not fetch every image: {found.stderr.strip().splitlines()[-1:]}")
 
 
-def force_remove(ctx: Context) -> list[str]:
-    """Remove the project's containers by label (ForceDeploy, or the stop limit's leftovers)."""
-    ids = [c.id for c in monitor.containers(ctx.docker, ctx.env, ctx.run_as)]
-    if ids:
-        process.run([ctx.docker, "rm", "-f", *ids], env=ctx.env, run_as=ctx.run_as, timeout=300)
-    return ids
+def _check_services(ctx: Context, services: tuple[str, ...]) -> None:
+    """compose v2 exits 0 when up cannot create a container: ask the engine which services have one."""
+    have = {c.service for c in monitor.containers(ctx.docker, ctx.env, ctx.run_as)}
+    missing = [s for s in services if s not in have]
+    if missing:
+        raise CommandFailed(f"up created no container for {', '.join(missing)}")
 
 
-def _execute(ctx: Context, step: PlannedStep, install: Any) -> None:
+def _execute(ctx: Context, step: PlannedStep, install: Any, project: composefile.ComposeProject) -> None:
     log.info("step: %s", step)
     if step.action == "abort":
         raise InternalError(step.reason)
@@ -98,10 +116,12 @@ def _execute(ctx: Context, step: PlannedStep, install: Any) -> None:
             force_remove(ctx)
     elif step.action == "pull":
         _compose(ctx, "pull", step.file)
+        _check_images(ctx, project.images)
     elif step.action == "install":
         install()
     elif step.action == "up":
         _compose(ctx, "up", step.file)
+        _check_services(ctx, project.services)
 
 
 def start(ctx: Context, sink: Sink) -> bool:
@@ -110,7 +130,7 @@ def start(ctx: Context, sink: Sink) -> bool:
     try:
         for warning in ctx.dest.check():
             log.warning("%s", warning)
-        aws = Aws(ctx.config.region)
+        aws = Aws.for_region(ctx.config.region)
         raw, version_id, local = _fetch(ctx, aws)
         try:
             project = composefile.parse(raw)
@@ -126,7 +146,7 @@ def start(ctx: Context, sink: Sink) -> bool:
         for step in steps:
             if local and step.file == "new":
                 step = PlannedStep(step.action, "current", step.reason)
-            _execute(ctx, step, lambda: local or ctx.dest.install(raw, state))
+            _execute(ctx, step, lambda: local or ctx.dest.install(raw, state), project)
     except DadcError as exc:
         log.error("deployment failed (%s): %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
@@ -138,24 +158,4 @@ def start(ctx: Context, sink: Sink) -> bool:
     sink.publish(success(p["DockerComposeFileS3Bucket"], p["DockerComposeFileS3Key"],
                          ctx.config.value("DockerComposeFileS3Version") or version_id))
     log.info("deployment succeeded")
-    return True
-
-
-def stop(ctx: Context) -> bool:
-    """The stop sequence: down within the stop limit; past it, report what is left and how to remove it."""
-    steps = plan_stop(ctx.config.profile, ctx.config.params,
-                      Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=False))
-    if not steps:
-        log.info("stop: containers are left running (StopContainersOnNewDeployment is false or nothing deployed)")
-        return True
-    try:
-        for step in steps:
-            log.info("stop step: %s", step)
-            _compose(ctx, step.action, step.file, timeout=ctx.stop_timeout)
-    except CommandFailed as exc:
-        left = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
-        log.error("stop: %s; %d container(s) left: %s", exc, len(left), ", ".join(c.name for c in left))
-        if left:
-            log.error("remove them with: %s", shlex.join([ctx.docker, "rm", "-f", *(c.name for c in left)]))
-        return False
     return True

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any
 
-from connector.runtime import deploy, monitor
+from connector.runtime import monitor, stopping
 from connector.runtime.context import Context
 from connector.runtime.status import Sink
 
@@ -64,7 +64,7 @@ class Runner:
         while not self.stopping.is_set():
             monitor.log_status(self.ctx.docker, self.ctx.env, self.ctx.run_as)
             self.stopping.wait(frequency)
-        ok = deploy.stop(self.ctx)
+        ok = stopping.stop(self.ctx)
         self.sink.close()
         log.info("stopped%s", "" if ok else " (with containers left, see above)")
         return 0

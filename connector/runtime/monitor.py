@@ -18,6 +18,7 @@ class Container:
     image: str
     state: str
     health: str  # healthy, unhealthy, starting or none
+    service: str = ""
 
     def __str__(self) -> str:
         return f"container {self.name} image={self.image} state={self.state} health={self.health}"
@@ -39,7 +40,9 @@ def containers(docker: str, env: dict[str, str] | None = None,
     for line in out.splitlines():
         if line.strip():
             row = json.loads(line)
-            found.append(Container(row["ID"], row["Names"], row["Image"], row["State"], _health(row["Status"])))
+            labels = dict(item.partition("=")[::2] for item in row.get("Labels", "").split(",") if item)
+            found.append(Container(row["ID"], row["Names"], row["Image"], row["State"], _health(row["Status"]),
+                                   labels.get("com.docker.compose.service", "")))
     return sorted(found, key=lambda c: c.name)
 
 

@@ -55,7 +55,7 @@ def _check_params(doc: Document, params: Any, pointer: str, profile: profiles.Pr
     if isinstance(params, dict) and "AWSSecretsArnList" in params and profile.parameter("AWSSecretsArnList"):
         value = params["AWSSecretsArnList"]
         if isinstance(value, (str, list)):
-            yield from check_secrets(value, join(pointer, "AWSSecretsArnList"), ref, doc.positions)
+            yield from check_secrets(value, join(pointer, "AWSSecretsArnList"), ref, lambda: doc.positions)
 
 
 def _collect(doc: Document, version: int | None) -> Iterator[Finding]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+import dataclasses
+from typing import Any, Callable, Iterator
 
 from connector import arn, profiles
 from connector.validation.findings import Finding, rule
@@ -26,12 +27,15 @@ PARTIAL = rule("W4007", "secret-arn-partial",
 _PATTERN = re.compile(profiles.catalogue()["AWSSecretsArnList"].element_pattern.replace("{6}", "+"))
 
 
-def _elements(value: Any, pointer: str, positions: PositionMap | None) -> Iterator[tuple[Any, str, int | None] | Finding]:
+Offset = Callable[[], "int | None"]
+
+
+def _elements(value: Any, pointer: str, positions: Callable[[], PositionMap]) -> Iterator[tuple[Any, str, Offset] | Finding]:
     if isinstance(value, list):
         yield LIST_FORMAT(pointer, "AWSSecretsArnList must be a string holding the array, not a "
                                    f"JSON array: write {json.dumps(json.dumps(value))}")
         for i, item in enumerate(value):
-            yield item, join(pointer, i), None
+            yield item, join(pointer, i), lambda: None
         return
     try:
         items = json.loads(value)
@@ -42,21 +46,26 @@ def _elements(value: Any, pointer: str, positions: PositionMap | None) -> Iterat
     if not isinstance(items, list):
         yield LIST_FORMAT(pointer, f"AWSSecretsArnList holds a JSON {type(items).__name__}, not an array")
         return
-    raw = positions.raw_string(pointer) if positions else None
-    start = positions.offsets[pointer] if positions and raw else None
     cursor = 0
     for i, item in enumerate(items):
-        offset = None
-        if start is not None and isinstance(item, str):
-            found = value.find(item, cursor)
-            if found >= 0:
-                cursor = found + len(item)
-                offset = start + raw_index(raw, found)
-        yield item, f"{pointer} element {i}", offset
+        found = value.find(item, cursor) if isinstance(item, str) else -1
+        if found >= 0:
+            cursor = found + len(item)
+        yield item, f"{pointer} element {i}", _offset_of(positions, pointer, found)
+
+
+def _offset_of(positions: Callable[[], PositionMap], pointer: str, found: int) -> Offset:
+    """Where an element sits in the file: computed only when a finding asks (valid files skip it)."""
+    def offset() -> int | None:
+        if found < 0:
+            return None
+        raw = positions().raw_string(pointer)
+        return positions().offsets[pointer] + raw_index(raw, found) if raw else None
+    return offset
 
 
 def check_secrets(value: Any, pointer: str, ref: arn.ConnectorRef | None,
-                  positions: PositionMap | None) -> Iterator[Finding]:
+                  positions: Callable[[], PositionMap]) -> Iterator[Finding]:
     for entry in _elements(value, pointer, positions):
         if isinstance(entry, Finding):
             yield entry
@@ -65,38 +74,34 @@ def check_secrets(value: Any, pointer: str, ref: arn.ConnectorRef | None,
         here = where.split(" element ")[0]
         label = f"element {where.split(' element ')[1]}: " if " element " in where else ""
         if not isinstance(item, str):
-            yield ARN_INVALID(here, f"{label}{item!r} is not a string", offset=offset)
+            yield ARN_INVALID(here, f"{label}{item!r} is not a string", offset=offset())
             continue
-        yield from _check_one(item, here, label, ref, offset)
+        for finding in _check_one(item, here, label, ref):
+            yield dataclasses.replace(finding, offset=offset())
 
 
-def _check_one(item: str, here: str, label: str, ref: arn.ConnectorRef | None,
-               offset: int | None) -> Iterator[Finding]:
+def _check_one(item: str, here: str, label: str, ref: arn.ConnectorRef | None) -> Iterator[Finding]:
     parts = item.split(":")
     if len(parts) >= 6 and parts[0] == "arn" and parts[2] != "secretsmanager":
-        yield ARN_INVALID(here, f"{label}{item} is an ARN of {parts[2]}, not of secretsmanager", offset=offset)
+        yield ARN_INVALID(here, f"{label}{item} is an ARN of {parts[2]}, not of secretsmanager")
         return
     if len(parts) >= 5 and (parts[3] in arn.PLACEHOLDERS or parts[4] in arn.PLACEHOLDERS):
-        yield PLACEHOLDER(here, f"{label}{item} still holds a placeholder; put the real region and account",
-                          offset=offset)
+        yield PLACEHOLDER(here, f"{label}{item} still holds a placeholder; put the real region and account")
         return
     m = _PATTERN.fullmatch(item)
     if not m:
         yield ARN_INVALID(here, f"{label}{item!r} is not a Secrets Manager secret ARN "
-                                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)",
-                          offset=offset)
+                                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)")
         return
     partition, region, _, name, suffix = m.groups()
     if not arn.region_ok(partition, region):
-        yield ARN_INVALID(here, f"{label}{region!r} is not a region of partition {partition}", offset=offset)
+        yield ARN_INVALID(here, f"{label}{region!r} is not a region of partition {partition}")
     if ref and ref.partition and partition != ref.partition:
-        yield PARTITION(here, f"{label}secret is in partition {partition}, the connector in {ref.partition}",
-                        offset=offset)
+        yield PARTITION(here, f"{label}secret is in partition {partition}, the connector in {ref.partition}")
     elif ref and ref.region and region != ref.region:
-        yield REGION(here, f"{label}secret is in {region}, the connector in {ref.region}", offset=offset)
+        yield REGION(here, f"{label}secret is in {region}, the connector in {ref.region}")
     if not name.startswith("greengrass-"):
         yield PREFIX(here, f"{label}secret name {name!r} does not start with greengrass-; grant "
-                           "secretsmanager:GetSecretValue on it in the service role", offset=offset)
+                           "secretsmanager:GetSecretValue on it in the service role")
     if len(suffix) != 6:
-        yield PARTIAL(here, f"{label}suffix {suffix!r} is not six characters: a partial or example ARN?",
-                      offset=offset)
+        yield PARTIAL(here, f"{label}suffix {suffix!r} is not six characters: a partial or example ARN?")

@@ -1,7 +1,7 @@
 """docs/rules.md, generated from the rules' own metadata (scripts/gen-docs; a test keeps it current)."""
 from __future__ import annotations
 
-import connector.validation.engine  # noqa: F401  (importing the engine registers every rule)
+import connector.validation.engine  # noqa: F401  -- importing the engine registers every rule
 from connector.validation.findings import REGISTRY
 
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Validator speed: a cold `dadc validate one.json` against the import floor
+`python -c "import jsonschema, yaml"` (goal: at most 1.5x), and one call over 3,000 files
+(goal: at least 3,000 files/s). Prints a table; asserts nothing."""
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = 15
+DEFINITION = {"Connectors": [{"Id": "app", "ConnectorArn":
+              "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/6",
+              "Parameters": {"DockerComposeFileS3Bucket": "my-bucket", "DockerComposeFileS3Key": "compose.yml",
+                             "DockerComposeFileDestinationPath": "/srv/compose", "DockerUserId": "1000",
+                             "AWSSecretsArnList": json.dumps(["arn:aws:secretsmanager:us-west-2:123456789012:secret:greengrass-r-AbCdEf"]),
+                             "ForceDeploy": "true"}}]}
+
+
+def median_seconds(argv: list[str], cwd: Path) -> float:
+    times = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    dadc = shutil.which("dadc")
+    entry = [dadc] if dadc else [sys.executable, "-m", "connector"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "one.json").write_text(json.dumps(DEFINITION, indent=2))
+        floor = median_seconds([sys.executable, "-c", "import jsonschema, yaml"], work)
+        cold = median_seconds([*entry, "validate", "one.json"], work)
+        many = work / "many"
+        many.mkdir()
+        for i in range(3000):
+            doc = json.loads(json.dumps(DEFINITION))
+            doc["Connectors"][0]["Id"] = f"app{i}"
+            (many / f"d{i:04d}.json").write_text(json.dumps(doc, indent=2))
+        files = sorted(str(p) for p in many.iterdir())
+        started = time.perf_counter()
+        subprocess.run([*entry, "validate", "--format", "json", *files], capture_output=True, check=True)
+        batch = time.perf_counter() - started
+    print(f"| import floor (python -c 'import jsonschema, yaml') | {floor * 1000:.0f} ms | |")
+    print(f"| cold `dadc validate one.json` | {cold * 1000:.0f} ms = {cold / floor:.2f}x the floor | at most 1.5x |")
+    print(f"| `dadc validate` over 3,000 files, one call | {3000 / batch:,.0f} files/s ({batch:.2f} s) | at least 3,000 files/s |")
+
+
+if __name__ == "__main__":
+    main()

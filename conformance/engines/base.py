@@ -1,0 +1,137 @@
+"""What both engines share: the recording executables, steps run through dadc's own runtime."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+from conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
+from connector.runtime import entry
+
+ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
+KEY = "conformance/docker-compose.yml"
+
+
+class EngineError(Exception):
+    """The harness itself broke (exit 3), as opposed to a case failing."""
+
+
+class Skip(Exception):
+    """A case this engine cannot run here; the message is the named reason."""
+
+
+class CapturingSink:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        self.messages.append(payload)
+
+    def close(self, timeout: float = 5.0) -> None:
+        pass
+
+
+@contextmanager
+def patched_environ(**values: str | None) -> Iterator[None]:
+    saved = dict(os.environ)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class Engine:
+    """Runs one case: upload, deploy/stop through connector.runtime.entry, journal, compare."""
+
+    name = "base"
+    images: dict[str, str] = {}
+
+    def __init__(self, compose_files: dict[str, Any]) -> None:
+        self.compose_files = compose_files
+
+    # engine-specific hooks
+    def put_object(self, bucket: str, text: str) -> str: raise NotImplementedError
+    def make_secrets(self) -> str: raise NotImplementedError
+    def running(self, work: Path, names: dict[str, str]) -> str | None: raise NotImplementedError
+    def environment(self, work: Path) -> dict[str, str | None]: raise NotImplementedError
+    def compose_command(self) -> str: return "docker-compose"
+    def run_session(self) -> Any: return _null()
+    def reset(self) -> None: pass
+
+    def render(self, name: str) -> str:
+        text = self.compose_files["files"][name]
+        for key, value in self.images.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def run_case(self, case: BehaviourCase) -> tuple[list[str], list[str]]:
+        """(problems, normalised commands)."""
+        work = Path(tempfile.mkdtemp(prefix="dadc-conformance-"))
+        try:
+            with patched_environ(**self.environment(work)):
+                self.reset()
+                return self._run(case, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
+        bin_dir = work / "bin"
+        bin_dir.mkdir()
+        for tool in ("docker", "docker-compose"):
+            target = bin_dir / tool
+            target.write_bytes((resources.files("conformance.engines") / "fakebin" / tool).read_bytes())
+            target.chmod(0o755)
+        journal = work / "journal"
+        journal.touch()
+        dest = work / "dest"
+        dest.mkdir(mode=0o700)
+        names = {file_hash(self.render(n)): n for n in self.compose_files["files"]}
+        names[file_hash(self.compose_files["corrupt"])] = "corrupt"
+        params = {"DockerComposeFileS3Bucket": "dadc-conformance", "DockerComposeFileS3Key": KEY,
+                  "DockerComposeFileDestinationPath": str(dest)}
+        for key, value in case.spec.get("parameters", {}).items():
+            params[key] = self.make_secrets() if value == "{registry_secrets}" else value
+        definition = work / "definition.json"
+        definition.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(case.version),
+                                                          "Parameters": params}]}))
+        source = entry.Source(definition=str(definition), compose_command=self.compose_command(), stop_timeout=120)
+        commands: list[str] = []
+        messages: list[dict[str, Any]] = []
+        with patched_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", DADC_JOURNAL=str(journal),
+                             DADC_FAKE_STATE=str(work / "state")):
+            for step in case.spec["steps"]:
+                mark = len(journal.read_text().splitlines())
+                sink = CapturingSink()
+                if "deploy" in step:
+                    self.put_object("dadc-conformance", self.render(step["deploy"]))
+                    entry.start(source, sink)
+                elif step.get("stop"):
+                    entry.stop(source)
+                elif step.get("corrupt"):
+                    (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
+                if step.get("record"):
+                    commands += normalise(journal.read_text().splitlines()[mark:], names)
+                    messages += sink.messages
+            running = self.running(work, names)
+        return compare(case, commands, messages, running), commands
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+def quiet() -> None:
+    logging.getLogger("dadc").setLevel(logging.CRITICAL)

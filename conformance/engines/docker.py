@@ -1,0 +1,93 @@
+"""The docker engine: the real engine, compose, registries and AWS endpoint of the test bed.
+The same recording executables sit in front of the real docker and compose."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conformance.engines.base import KEY, Engine, EngineError, Skip
+from connector.runtime import compose
+
+PROJECT_FILTER = "label=com.docker.compose.project=greengrassdockerapplicationdeployment"
+NEEDED = ("AWS_ENDPOINT_URL", "DADC_OPEN_REGISTRY", "DADC_REGISTRY", "DADC_REGISTRY_USER",
+          "DADC_REGISTRY_PASSWORD", "DADC_ECR_HOST", "DADC_BASE_IMAGE")
+
+
+def testbed_environment() -> dict[str, str]:
+    """The bed's env file, under os.environ (which wins)."""
+    path = Path(os.environ.get("DADC_TESTBED_DIR", "/var/lib/dadc-testbed")) / "env"
+    values = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                key, _, value = line[7:].partition("=")
+                values[key] = value
+    values.update({k: v for k, v in os.environ.items() if k in NEEDED or k.startswith("AWS_")})
+    return values
+
+
+class DockerEngine(Engine):
+    name = "docker"
+
+    def __init__(self, compose_files: dict[str, Any]) -> None:
+        super().__init__(compose_files)
+        self.bed = testbed_environment()
+        missing = [k for k in NEEDED if k not in self.bed]
+        if missing:
+            raise Skip(f"the docker engine needs the test bed (scripts/testbed): {', '.join(missing)} unset")
+        self.docker = compose.find_executable("docker")
+        if not self.docker or subprocess.run([self.docker, "info"], capture_output=True).returncode:
+            raise EngineError("the docker engine needs a running Docker daemon")
+        real = self.bed.get("DADC_COMPOSE_V2") or compose.find_executable("docker-compose")
+        self.real_compose = real or f"{self.docker} compose"
+        base = self.bed["DADC_BASE_IMAGE"]
+        self.images = {"image": f"{self.bed['DADC_OPEN_REGISTRY']}/{base}",
+                       "private_image": f"{self.bed['DADC_REGISTRY']}/{base}",
+                       "ecr_image": f"{self.bed['DADC_ECR_HOST']}/{base}",
+                       "missing_image": f"{self.bed['DADC_OPEN_REGISTRY']}/missing/app:1"}
+        import boto3
+        session = boto3.session.Session(aws_access_key_id=self.bed.get("AWS_ACCESS_KEY_ID"),
+                                        aws_secret_access_key=self.bed.get("AWS_SECRET_ACCESS_KEY"),
+                                        region_name="us-east-1")
+        self.s3 = session.client("s3", endpoint_url=self.bed["AWS_ENDPOINT_URL"])
+        self.secrets = session.client("secretsmanager", endpoint_url=self.bed["AWS_ENDPOINT_URL"])
+        try:
+            self.s3.create_bucket(Bucket="dadc-conformance")
+        except self.s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        self.s3.put_bucket_versioning(Bucket="dadc-conformance", VersioningConfiguration={"Status": "Enabled"})
+
+    def environment(self, work: Path) -> dict[str, str | None]:
+        env: dict[str, str | None] = {k: v for k, v in self.bed.items() if k.startswith("AWS_")}
+        env.update(DADC_REAL_DOCKER=self.docker, DADC_REAL_COMPOSE=self.real_compose)
+        return env
+
+    def reset(self) -> None:
+        for kind in ("container", "network"):
+            flag = ["-aq"] if kind == "container" else ["-q"]
+            cmd = [self.docker, "ps", *flag] if kind == "container" else [self.docker, "network", "ls", *flag]
+            ids = subprocess.run([*cmd, "--filter", PROJECT_FILTER], capture_output=True, text=True).stdout.split()
+            if ids:
+                rm = [self.docker, "rm", "-f"] if kind == "container" else [self.docker, "network", "rm"]
+                subprocess.run([*rm, *ids], capture_output=True)
+
+    def put_object(self, bucket: str, text: str) -> str:
+        return self.s3.put_object(Bucket=bucket, Key=KEY, Body=text.encode()).get("VersionId", "")
+
+    def make_secrets(self) -> str:
+        arn = self.secrets.create_secret(Name=f"greengrass-conformance-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(
+            {"username": self.bed["DADC_REGISTRY_USER"], "password": self.bed["DADC_REGISTRY_PASSWORD"],
+             "registryUrl": self.bed["DADC_REGISTRY"]}))["ARN"]
+        return json.dumps([arn])
+
+    def running(self, work: Path, names: dict[str, str]) -> str | None:
+        out = subprocess.run([self.docker, "ps", "--filter", PROJECT_FILTER, "--format", '{{.Label "dadc.variant"}}'],
+                             capture_output=True, text=True).stdout.split()
+        found = sorted(set(out))
+        result = "+".join(found) if found else None
+        self.reset()
+        return result

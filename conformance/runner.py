@@ -1,0 +1,77 @@
+"""Select cases, run them on an engine, and say how each ended: pass, fail, skip or error."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.behaviour_cases import BehaviourCase, discover
+from conformance.engines.base import Engine, Skip, quiet
+
+OUTCOMES = ("pass", "fail", "skip", "error")
+
+
+@dataclass
+class CaseResult:
+    case: BehaviourCase
+    outcome: str
+    detail: str = ""
+    commands: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def parse_versions(text: str | None) -> set[int] | None:
+    """'1,4-6' -> {1, 4, 5, 6}; raise ValueError on anything else."""
+    if not text:
+        return None
+    chosen: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        chosen.update(range(int(first), int(last or first) + 1))
+    return chosen
+
+
+def make_engine(name: str, compose_files: dict) -> Engine:  # type: ignore[type-arg]
+    if name == "recorded":
+        from conformance.engines.recorded import RecordedEngine
+        return RecordedEngine(compose_files)
+    from conformance.engines.docker import DockerEngine
+    return DockerEngine(compose_files)
+
+
+def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] | None = None,
+        cases_dir: Path | None = None) -> list[CaseResult]:
+    cases, compose_files = discover(cases_dir)
+    selected = [c for c in cases if (versions is None or c.version in versions)
+                and (scenarios is None or c.scenario in scenarios)]
+    quiet()
+    try:
+        engine = make_engine(engine_name, compose_files)
+    except Skip as exc:
+        return [CaseResult(c, "skip", str(exc)) for c in selected]
+    except Exception as exc:  # the engine could not start: every case is an engine error
+        return [CaseResult(c, "error", f"engine {engine_name}: {type(exc).__name__}: {exc}") for c in selected]
+    results: list[CaseResult] = []
+    with engine.run_session():
+        for case in selected:
+            results.append(_run_one(engine, case))
+    return results
+
+
+def _run_one(engine: Engine, case: BehaviourCase) -> CaseResult:
+    started = time.monotonic()
+    try:
+        problems, commands = engine.run_case(case)
+        result = CaseResult(case, "fail" if problems else "pass", "; ".join(problems), commands)
+    except Skip as exc:
+        result = CaseResult(case, "skip", str(exc))
+    except Exception as exc:  # the harness broke on this case: an error, not a failure
+        result = CaseResult(case, "error", f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def exit_code(results: list[CaseResult]) -> int:
+    if any(r.outcome == "error" for r in results):
+        return 3
+    return 1 if any(r.outcome == "fail" for r in results) else 0

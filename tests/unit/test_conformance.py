@@ -1,0 +1,101 @@
+"""The conformance harness: cases are data, it passes on dadc, and it can fail."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conformance import runner
+from conformance.behaviour_cases import cases_root, discover, normalise, versions_of
+from connector import cli, profiles
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {"first-deploy", "redeploy-changed", "redeploy-unchanged", "stop", "restart-after-stop",
+             "stop-keep-running", "pull-before-up-false", "cleanup-failure", "cleanup-failure-force-deploy",
+             "pull-failure", "invalid-parameters", "invalid-compose", "private-registry-login", "ecr-login"}
+
+
+def test_case_files_match_the_schema() -> None:
+    schema = json.loads((cases_root() / "behaviour.schema.json").read_text())
+    files = sorted((cases_root() / "behaviour").glob("*.json"))
+    assert files
+    for path in files:
+        jsonschema.validate(json.loads(path.read_text()), schema)
+
+
+def test_every_required_scenario_is_covered_for_every_version_it_applies_to() -> None:
+    cases, _ = discover()
+    assert {c.scenario for c in cases} >= SCENARIOS
+    for scenario in ("first-deploy", "redeploy-changed", "stop", "pull-failure", "invalid-parameters",
+                     "invalid-compose", "private-registry-login", "ecr-login", "cleanup-failure"):
+        assert {c.version for c in cases if c.scenario == scenario} == set(range(1, 7)), scenario
+
+
+@pytest.fixture(scope="module")
+def recorded() -> list[runner.CaseResult]:
+    return runner.run("recorded")
+
+
+def test_dadc_passes_every_case_on_the_recorded_engine(recorded: list[runner.CaseResult]) -> None:
+    failures = [(r.case.id, r.detail) for r in recorded if r.outcome != "pass"]
+    assert failures == [] and len(recorded) >= 80
+
+
+def test_a_wrong_behaviour_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A v5 that pulls after down (v4's order) must fail the v5 cases."""
+    v4, v5 = profiles.get(4), profiles.get(5)
+    wrong = dataclasses.replace(v5, start_sequence=v4.start_sequence)
+    monkeypatch.setitem(profiles.registry(), 5, wrong)
+    results = runner.run("recorded", versions={5}, scenarios={"redeploy-changed", "pull-failure"})
+    pull_failure, redeploy = results
+    assert (pull_failure.outcome, redeploy.outcome) == ("fail", "fail")
+    assert redeploy.commands == ["compose down @app-v1", "compose pull @app-v2", "compose up -d @app-v2"]
+    assert "running None != expected 'app-v1'" in pull_failure.detail  # the app went down before the pull
+
+
+def test_an_edited_case_in_a_copied_folder_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "cases"
+    shutil.copytree(cases_root(), copy)
+    case_file = copy / "behaviour" / "redeploy-changed-v5-6.json"
+    case = json.loads(case_file.read_text())
+    case["expect"]["commands"] = list(reversed(case["expect"]["commands"]))
+    case_file.write_text(json.dumps(case))
+    code = cli.main(["conformance", "--cases", str(copy), "--versions", "5-6", "--scenarios", "redeploy-changed",
+                     "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and [r["outcome"] for r in report["results"]] == ["fail", "fail"]
+
+
+def test_cli_formats_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["conformance", "--versions", "6", "--scenarios", "stop-keep-running", "--format", "junit"]) == 0
+    assert "<testsuite" in capsys.readouterr().out
+    assert cli.main(["conformance", "--versions", "x-y"]) == 2
+    assert cli.main(["conformance", "--scenarios", "no-such-scenario"]) == 2
+    assert cli.main(["conformance", "--engine", "podman"]) == 2
+
+
+def test_an_engine_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("no engine here")
+    monkeypatch.setattr(runner, "make_engine", broken)
+    assert cli.main(["conformance", "--versions", "1", "--scenarios", "stop"]) == 3
+    assert "ERROR" in capsys.readouterr().out
+
+
+def test_normalise_hides_observation_and_never_shows_stdin() -> None:
+    journal = ["docker\tps -a --filter label=x --format {{json .}}\t-\tno",
+               "docker\t--config /d/.docker login -u u --password-stdin r:5000\t-\tyes",
+               "compose\t-p p -f /d/x.yml --project-directory /d up -d\tabc\tno",
+               "docker\trm -f id1 id2\t-\tno"]
+    assert normalise(journal, {"abc": "app-v1"}) == ["docker login --password-stdin", "compose up -d @app-v1",
+                                                      "docker rm -f"]
+    assert versions_of("4") == [4] and versions_of("1-3") == [1, 2, 3]
+
+
+def test_conformance_doc_is_current() -> None:
+    from conformance import matrix
+    assert (ROOT / "docs" / "conformance.md").read_text() == matrix.render(), "run scripts/gen-docs"
