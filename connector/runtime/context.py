@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from connector.errors import InvalidParameter
 from connector.runtime import compose, process
+from connector.runtime.background import Background
 from connector.runtime.localstate import Destination
 from connector.runtime.settings import Config
 
@@ -19,10 +20,14 @@ class Context:
     config: Config
     dest: Destination
     docker: str
-    compose: compose.ComposeCli
+    compose_cli: Background[compose.ComposeCli]  # detected while the deployment fetches
     env: dict[str, str]
     run_as: process.RunAs | None
     stop_timeout: float
+
+    @property
+    def compose(self) -> compose.ComposeCli:
+        return self.compose_cli.result()
 
     def compose_argv(self, action: str, which: str) -> list[str]:
         file = self.dest.incoming if which == "new" else self.dest.compose_file
@@ -58,5 +63,5 @@ def build(config: Config, compose_command: str | None, stop_timeout: float | Non
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
     if run_as and run_as.uid != 0:
         env["HOME"] = str(dest.root)  # compose v1 reads ~; the user may have no home of its own
-    return Context(config, dest, compose.docker_binary(), compose.detect(compose_command, env), env, run_as,
+    return Context(config, dest, compose.docker_binary(), Background(compose.detect, compose_command, env), env, run_as,
                    stop_timeout if stop_timeout is not None else DEFAULT_STOP_TIMEOUT)

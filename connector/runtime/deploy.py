@@ -7,6 +7,7 @@ from typing import Any
 from connector.errors import CommandFailed, DadcError, InternalError, InvalidParameter
 from connector.plan import Observed, PlannedStep, plan_start
 from connector.runtime import composefile, credentials, monitor, process, sources
+from connector.runtime.background import Background
 from connector.runtime.context import Context
 from connector.runtime.stopping import compose as _compose
 from connector.runtime.stopping import force_remove
@@ -130,6 +131,7 @@ def start(ctx: Context, sink: Sink) -> bool:
     try:
         for warning in ctx.dest.check():
             log.warning("%s", warning)
+        observed = Background(observe, ctx)  # overlaps boto3's start-up and the fetch
         aws = Aws.for_region(ctx.config.region)
         raw, version_id, local = _fetch(ctx, aws)
         try:
@@ -140,7 +142,8 @@ def start(ctx: Context, sink: Sink) -> bool:
             from connector.runtime.localstate import atomic_write
             atomic_write(ctx.dest.incoming, raw, owner=ctx.dest.owner)
         _logins(ctx, aws, project.images)
-        steps = plan_start(ctx.config.profile, p, observe(ctx))
+        ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
+        steps = plan_start(ctx.config.profile, p, observed.result())
         state = {"bucket": p["DockerComposeFileS3Bucket"], "key": p["DockerComposeFileS3Key"],
                  "requested_version": ctx.config.value("DockerComposeFileS3Version"), "version_id": version_id}
         for step in steps:
