@@ -40,25 +40,26 @@ def find_executable(name: str) -> str | None:
     return None
 
 
-def _generation(base: tuple[str, ...], env: dict[str, str] | None) -> int:
-    out = process.run([*base, "version"], env=env, timeout=30).stdout
+def _generation(base: tuple[str, ...], env: dict[str, str] | None, run_as: process.RunAs | None) -> int:
+    out = process.run([*base, "version"], env=env, timeout=30, run_as=run_as).stdout
     return 1 if "version 1." in out else 2
 
 
-def detect(preferred: str | None = None, env: dict[str, str] | None = None) -> ComposeCli:
+def detect(preferred: str | None = None, env: dict[str, str] | None = None,
+           run_as: process.RunAs | None = None) -> ComposeCli:
     """The compose CLI to use: --compose-command, else the docker plugin, else docker-compose."""
     if preferred:
         base = tuple(shlex.split(preferred))
-        return ComposeCli(base, _generation(base, env))
+        return ComposeCli(base, _generation(base, env, run_as))
     docker = find_executable("docker")
     if docker:
         try:
-            return ComposeCli((docker, "compose"), _generation((docker, "compose"), env))
+            return ComposeCli((docker, "compose"), _generation((docker, "compose"), env, run_as))
         except (CommandFailed, CommandNotFound):
             pass
     standalone = find_executable("docker-compose")
     if standalone:
-        return ComposeCli((standalone,), _generation((standalone,), env))
+        return ComposeCli((standalone,), _generation((standalone,), env, run_as))
     raise CommandNotFound("no compose CLI: install the docker compose plugin or docker-compose "
                           "in /usr/bin or /usr/local/bin")
 

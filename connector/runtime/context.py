@@ -63,5 +63,5 @@ def build(config: Config, compose_command: str | None, stop_timeout: float | Non
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
     if run_as and run_as.uid != 0:
         env["HOME"] = str(dest.root)  # compose v1 reads ~; the user may have no home of its own
-    return Context(config, dest, compose.docker_binary(), Background(compose.detect, compose_command, env), env, run_as,
+    return Context(config, dest, compose.docker_binary(), Background(compose.detect, compose_command, env, run_as), env, run_as,
                    stop_timeout if stop_timeout is not None else DEFAULT_STOP_TIMEOUT)

@@ -8,9 +8,12 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.bed import Bed
 
 PROJECT_LABEL = "com.docker.compose.project"
 
@@ -65,6 +68,15 @@ def registry_secret(aws_clients: dict[str, Any], testbed_env: dict[str, str], un
         "registryUrl": testbed_env["DADC_REGISTRY"]}))["ARN"]
     yield arn
     sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
+@pytest.fixture
+def bed(testbed_env: dict[str, str], aws_clients: dict[str, Any], bucket: str, tmp_path: Path) -> Iterator["Bed"]:
+    """The runtime driver, with the project's containers removed before and after."""
+    from tests.integration.bed import Bed, remove_project  # noqa: F811
+    remove_project()
+    yield Bed(testbed_env, aws_clients["s3"], bucket, tmp_path)
+    remove_project()
 
 
 @pytest.fixture

@@ -3,21 +3,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.bed import Bed, Events, compose_text, containers, first, remove_project, statuses
+from tests.integration.bed import Bed, Events, compose_text, containers, first, statuses
 from tests.integration.conftest import docker
-
-
-@pytest.fixture
-def bed(testbed_env: dict[str, str], aws_clients: dict[str, Any], bucket: str, tmp_path: Path) -> Iterator[Bed]:
-    remove_project()
-    yield Bed(testbed_env, aws_clients["s3"], bucket, tmp_path)
-    remove_project()
+from tests.integration.faults import wait_for
 
 
 def deploy_ok(bed: Bed, definition: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -208,12 +201,14 @@ def test_status_over_mqtt_and_a_second_instance_is_locked_out(bed: Bed, mqtt_sub
         assert payload["status"] == "success" and payload["S3Bucket"] == bed.bucket
         second = bed.dadc("deploy", "--definition", str(definition))
         assert second.returncode == 1 and f"pid {run.pid}" in second.stdout
+        log = bed.tmp / "dadc.log"
+        line = "container greengrassdockerapplicationdeployment-web-1 image="
+        assert wait_for(lambda: log.read_text().count(line) >= 2, timeout=60)  # two 1-second cycles
+        assert "state=running health=none" in log.read_text()
     finally:
         run.terminate()
-        _, err = run.communicate(timeout=120)
+        run.communicate(timeout=120)
     assert run.returncode == 0
-    log = (bed.tmp / "dadc.log").read_text()
-    assert "container greengrassdockerapplicationdeployment-web-1 image=" in log and "state=running" in log
     assert containers() == []
 
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""CPU that one status-log cycle costs dadc with 100 project containers (goal: under 50 ms of
+dadc's own CPU per cycle; the `docker ps` it runs is reported apart). Needs the test bed."""
+from __future__ import annotations
+
+import logging
+import resource
+import subprocess
+import sys
+
+from common import ROOT, compose_text, load_testbed
+
+sys.path.insert(0, str(ROOT))
+from connector.runtime import compose, monitor  # noqa: E402
+
+CYCLES = 20
+PROJECT = "greengrassdockerapplicationdeployment"
+
+
+def main() -> None:
+    env = load_testbed()
+    image = f"{env['DADC_OPEN_REGISTRY']}/{env['DADC_BASE_IMAGE']}"
+    work = ROOT / "bench" / ".monitor-work"
+    work.mkdir(exist_ok=True)
+    (work / "compose.yml").write_text(compose_text(100, image))
+    up = ["docker", "compose", "-p", PROJECT, "-f", str(work / "compose.yml")]
+    subprocess.run(up + ["up", "-d"], check=True, capture_output=True)
+    try:
+        logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])
+        docker = compose.docker_binary()
+        found = monitor.log_status(docker)
+        assert len(found) == 100, len(found)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
+        child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(CYCLES):
+            monitor.log_status(docker)
+        self_after = resource.getrusage(resource.RUSAGE_SELF)
+        child_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        subprocess.run(up + ["down", "-t", "1"], capture_output=True)
+    own = (self_after.ru_utime + self_after.ru_stime - self_before.ru_utime - self_before.ru_stime) / CYCLES
+    child = (child_after.ru_utime + child_after.ru_stime - child_before.ru_utime - child_before.ru_stime) / CYCLES
+    print(f"| status log of 100 containers, one cycle | {own * 1000:.1f} ms dadc CPU (+ {child * 1000:.0f} ms in `docker ps`) "
+          "| under 50 ms |")
+
+
+if __name__ == "__main__":
+    main()
