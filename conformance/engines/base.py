@@ -67,6 +67,7 @@ class Engine:
     def running(self, work: Path, names: dict[str, str]) -> str | None: raise NotImplementedError
     def environment(self, work: Path) -> dict[str, str | None]: raise NotImplementedError
     def compose_command(self) -> str: return "docker-compose"
+    def make_sink(self) -> Any: return CapturingSink()
     def run_session(self) -> Any: return _null()
     def reset(self) -> None: pass
 
@@ -113,7 +114,7 @@ class Engine:
                              DADC_FAKE_STATE=str(work / "state")):
             for step in case.spec["steps"]:
                 mark = len(journal.read_text().splitlines())
-                sink = CapturingSink()
+                sink = self.make_sink()
                 if "deploy" in step:
                     self.put_object("dadc-conformance", self.render(step["deploy"]))
                     entry.start(source, sink)

@@ -14,7 +14,7 @@ from connector.runtime import compose
 
 PROJECT_FILTER = "label=com.docker.compose.project=greengrassdockerapplicationdeployment"
 NEEDED = ("AWS_ENDPOINT_URL", "DADC_OPEN_REGISTRY", "DADC_REGISTRY", "DADC_REGISTRY_USER",
-          "DADC_REGISTRY_PASSWORD", "DADC_ECR_HOST", "DADC_BASE_IMAGE")
+          "DADC_REGISTRY_PASSWORD", "DADC_ECR_HOST", "DADC_BASE_IMAGE", "DADC_MQTT")
 
 
 def testbed_environment() -> dict[str, str]:
@@ -30,6 +30,50 @@ def testbed_environment() -> dict[str, str]:
     return values
 
 
+class BrokerSink:
+    """dadc's own MQTT sink to the test bed's broker, and what an independent subscriber
+    (paho) received there: the docker engine checks messages on the real broker."""
+
+    def __init__(self, url: str) -> None:
+        import queue
+        from urllib.parse import urlparse
+
+        import paho.mqtt.client as mqtt
+
+        from connector.runtime.mqtt import MqttSink
+        from connector.runtime.status import TOPIC
+        self.received: list[dict[str, Any]] = []
+        self.published = 0
+        ready: "queue.Queue[bool]" = queue.Queue()
+        parsed = urlparse(url)
+        self.subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"conf-{uuid.uuid4().hex[:8]}")
+        self.subscriber.on_message = lambda c, u, m: self.received.append(json.loads(m.payload))
+        self.subscriber.on_subscribe = lambda *a: ready.put(True)
+        self.subscriber.connect(parsed.hostname, parsed.port)
+        self.subscriber.subscribe(TOPIC, qos=1)
+        self.subscriber.loop_start()
+        ready.get(timeout=10)
+        self.sink = MqttSink(url, client_id=f"dadc-conf-{uuid.uuid4().hex[:8]}")
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        self.published += 1
+        self.sink.publish(payload)
+
+    def close(self, timeout: float = 5.0) -> None:
+        pass
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        import time
+        self.sink.close(timeout=10)
+        deadline = time.monotonic() + 10
+        while len(self.received) < self.published and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.subscriber.loop_stop()
+        self.subscriber.disconnect()
+        return list(self.received)
+
+
 class DockerEngine(Engine):
     name = "docker"
 
@@ -39,6 +83,10 @@ class DockerEngine(Engine):
         missing = [k for k in NEEDED if k not in self.bed]
         if missing:
             raise Skip(f"the docker engine needs the test bed (scripts/testbed): {', '.join(missing)} unset")
+        try:
+            import paho.mqtt.client  # noqa: F401  (the independent subscriber)
+        except ImportError:
+            raise Skip("the docker engine reads status messages back with paho-mqtt: pip install 'dadc[test]'") from None
         self.docker = compose.find_executable("docker")
         if not self.docker or subprocess.run([self.docker, "info"], capture_output=True).returncode:
             raise EngineError("the docker engine needs a running Docker daemon")
@@ -60,6 +108,9 @@ class DockerEngine(Engine):
         except self.s3.exceptions.BucketAlreadyOwnedByYou:
             pass
         self.s3.put_bucket_versioning(Bucket="dadc-conformance", VersioningConfiguration={"Status": "Enabled"})
+
+    def make_sink(self) -> BrokerSink:
+        return BrokerSink(self.bed["DADC_MQTT"])
 
     def environment(self, work: Path) -> dict[str, str | None]:
         env: dict[str, str | None] = {k: v for k, v in self.bed.items() if k.startswith("AWS_")}

@@ -26,7 +26,7 @@ class ComposeCli:
 
     def command(self, action: str, file: Path, project_dir: Path) -> list[str]:
         argv = [*self.base, "-p", PROJECT, "-f", str(file), "--project-directory", str(project_dir)]
-        return argv + {"up": ["up", "-d"], "down": ["down"], "pull": ["pull"]}[action]
+        return argv + {"up": ["up", "-d"], "down": ["down"], "pull": ["pull"], "config": ["config"]}[action]
 
 
 def find_executable(name: str) -> str | None:

@@ -1,6 +1,7 @@
 """The start and stop sequences, executed step by step as the version's plan says."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -96,6 +97,16 @@ def _check_services(ctx: Context, services: tuple[str, ...]) -> None:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")
 
 
+def _resolve_images(ctx: Context, project: composefile.ComposeProject, which: str) -> composefile.ComposeProject:
+    """Image names with ${VAR} in them, as compose resolves them (environment, defaults, .env):
+    compose's own `config` says, so ECR detection and the pull check see the real names."""
+    if not any("$" in image for image in project.images):
+        return project
+    resolved = process.run(ctx.compose_argv("config", which), env=ctx.env, run_as=ctx.run_as, timeout=60,
+                           cwd=str(ctx.dest.root)).stdout
+    return dataclasses.replace(project, images=composefile.parse(resolved.encode()).images)
+
+
 def _execute(ctx: Context, step: PlannedStep, install: Any, project: composefile.ComposeProject) -> None:
     log.info("step: %s", step)
     if step.action == "abort":
@@ -141,6 +152,7 @@ def start(ctx: Context, sink: Sink) -> bool:
         if not local:
             from connector.runtime.localstate import atomic_write
             atomic_write(ctx.dest.incoming, raw, owner=ctx.dest.owner)
+        project = _resolve_images(ctx, project, "current" if local else "new")
         _logins(ctx, aws, project.images)
         ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
         steps = plan_start(ctx.config.profile, p, observed.result())
