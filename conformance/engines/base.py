@@ -122,9 +122,10 @@ class Engine:
                     entry.stop(source)
                 elif step.get("corrupt"):
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
+                published = sink.messages  # drained every step, so none arrives during the next one
                 if step.get("record"):
                     commands += normalise(journal.read_text().splitlines()[mark:], names)
-                    messages += sink.messages
+                    messages += published
             running = self.running(work, names)
         return compare(case, commands, messages, running), commands
 

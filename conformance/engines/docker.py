@@ -69,8 +69,8 @@ class BrokerSink:
         deadline = time.monotonic() + 10
         while len(self.received) < self.published and time.monotonic() < deadline:
             time.sleep(0.02)
+        self.subscriber.disconnect()  # first: loop_stop alone waits out paho's 1 s select
         self.subscriber.loop_stop()
-        self.subscriber.disconnect()
         return list(self.received)
 
 

@@ -131,8 +131,8 @@ class Subscriber:
         return self.messages.get(timeout=timeout)
 
     def close(self) -> None:
+        self.client.disconnect()  # first: loop_stop alone waits out paho's 1 s select
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

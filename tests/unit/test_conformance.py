@@ -70,6 +70,11 @@ def test_an_edited_case_in_a_copied_folder_fails(tmp_path: Path, capsys: pytest.
     assert code == 1 and [r["outcome"] for r in report["results"]] == ["fail", "fail"]
 
 
+def test_cli_format_choices_are_the_reporter_registry() -> None:
+    from conformance.reporters import REPORTERS
+    assert tuple(REPORTERS) == cli.CONFORMANCE_FORMATS
+
+
 def test_cli_formats_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["conformance", "--versions", "6", "--scenarios", "stop-keep-running", "--format", "junit"]) == 0
     assert "<testsuite" in capsys.readouterr().out
