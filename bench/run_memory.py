@@ -11,6 +11,7 @@ import time
 from common import ROOT, load_testbed, memory_kb, setup_definition
 
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+WHICH = sys.argv[2] if len(sys.argv) > 2 else "both"  # plain, tls or both
 
 
 def measure(label: str, mqtt: list[str]) -> None:
@@ -37,9 +38,11 @@ def measure(label: str, mqtt: list[str]) -> None:
 
 def main() -> None:
     env = load_testbed()
-    measure("MQTT", ["--mqtt", env["DADC_MQTT"]])
-    measure("mutual-TLS MQTT", ["--mqtt", env["DADC_MQTTS"], "--mqtt-ca", env["DADC_MQTT_CA"],
-                                "--mqtt-cert", env["DADC_MQTT_CERT"], "--mqtt-key", env["DADC_MQTT_KEY"]])
+    if WHICH in ("plain", "both"):
+        measure("MQTT", ["--mqtt", env["DADC_MQTT"]])
+    if WHICH in ("tls", "both"):
+        measure("mutual-TLS MQTT", ["--mqtt", env["DADC_MQTTS"], "--mqtt-ca", env["DADC_MQTT_CA"],
+                                    "--mqtt-cert", env["DADC_MQTT_CERT"], "--mqtt-key", env["DADC_MQTT_KEY"]])
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ def _runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connector-id", metavar="ID", help="which connector of the definition")
     p.add_argument("--version", metavar="IDENT", help="version for --parameters: N, vN, ARN or latest")
     p.add_argument("--mqtt", metavar="URL", help="mqtt://host:port or mqtts://host:port (default: stdout)")
-    p.add_argument("--mqtt-ca", metavar="FILE")
-    p.add_argument("--mqtt-cert", metavar="FILE")
-    p.add_argument("--mqtt-key", metavar="FILE")
-    p.add_argument("--mqtt-client-id", metavar="ID", default=None)
-    p.add_argument("--log-file", metavar="FILE")
+    p.add_argument("--mqtt-ca", metavar="FILE", help="CA bundle that signed the broker's certificate")
+    p.add_argument("--mqtt-cert", metavar="FILE", help="client certificate, for mutual TLS")
+    p.add_argument("--mqtt-key", metavar="FILE", help="client certificate's private key")
+    p.add_argument("--mqtt-client-id", metavar="ID", default=None, help="default: dadc-HOST-PID")
+    p.add_argument("--log-file", metavar="FILE", help="also log here (logs always go to stderr)")
     p.add_argument("--compose-command", metavar="CMD",
                    help="compose CLI to use, e.g. 'docker compose' or /usr/bin/docker-compose")
     p.add_argument("--stop-timeout", type=float, default=None, metavar="SECONDS",
@@ -39,7 +39,7 @@ def _runtime_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dadc", description="Docker application deployment connector")
-    parser.add_argument("--version-info", action="version", version="dadc " + _version())
+    parser.add_argument("--version", action="version", version="dadc " + _version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("versions", help="the compatibility matrix")

@@ -17,9 +17,14 @@ class Terminated(BaseException):
 
 
 def _sink(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The status sink; None (after saying why) for a --mqtt URL that is bad usage."""
     from connector.runtime.status import make_sink
-    return make_sink(args.mqtt, ca=args.mqtt_ca, cert=args.mqtt_cert, key=args.mqtt_key,
-                     client_id=args.mqtt_client_id)
+    try:
+        return make_sink(args.mqtt, ca=args.mqtt_ca, cert=args.mqtt_cert, key=args.mqtt_key,
+                         client_id=args.mqtt_client_id)
+    except DadcError as exc:
+        print(f"dadc: {exc}", file=sys.stderr)
+        return None
 
 
 def _source(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -45,6 +50,8 @@ def deploy(args: argparse.Namespace) -> int:
     from connector.runtime import entry
     logsetup.setup(args.log_file)
     sink = _sink(args)
+    if sink is None:
+        return 2
 
     def terminate(signum: int, frame: object) -> None:
         raise Terminated()
@@ -60,17 +67,20 @@ def deploy(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from connector.runtime.lifecycle import Runner
+    from connector.runtime import entry
     logsetup.setup(args.log_file)
     sink = _sink(args)
-    from connector.runtime import entry
+    if sink is None:
+        return 2
     try:
         ctx = _context(args)
+        compose_name = ctx.compose.name  # a missing compose CLI fails here, with a status message
         lock = entry.lock_for(ctx)
         lock.acquire()
     except DadcError as exc:
         return _fail(sink, exc)
     source = ["--definition", args.definition] if args.definition else ["--parameters", args.parameters]
-    child = [*source, "--under-run", "--compose-command", ctx.compose.name]
+    child = [*source, "--under-run", "--compose-command", compose_name]
     for flag, value in (("--version", args.version), ("--connector-id", args.connector_id),
                         ("--log-file", args.log_file), ("--stop-timeout", args.stop_timeout)):
         if value is not None:

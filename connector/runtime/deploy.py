@@ -10,6 +10,7 @@ from connector.plan import Observed, PlannedStep, plan_start
 from connector.runtime import composefile, credentials, monitor, process, sources
 from connector.runtime.background import Background
 from connector.runtime.context import Context
+from connector.runtime.localstate import atomic_write
 from connector.runtime.stopping import compose as _compose
 from connector.runtime.stopping import force_remove
 from connector.runtime.status import Sink, failure, success
@@ -120,7 +121,7 @@ def _execute(ctx: Context, step: PlannedStep, install: Any, project: composefile
             left = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
             if left:
                 raise CommandFailed(f"down left {len(left)} container(s): {', '.join(c.name for c in left)}")
-        except (CommandFailed, DadcError) as exc:
+        except DadcError as exc:
             if not (ctx.config.profile.parameter("ForceDeploy") and ctx.config.flag("ForceDeploy")):
                 hint = "; set ForceDeploy to force" if ctx.config.profile.parameter("ForceDeploy") else ""
                 raise InternalError(f"cleaning up the previous deployment failed: {exc}{hint}") from None
@@ -150,11 +151,10 @@ def start(ctx: Context, sink: Sink) -> bool:
         except InvalidParameter as exc:
             raise type(exc)(f"s3://{p['DockerComposeFileS3Bucket']}/{p['DockerComposeFileS3Key']}: {exc}") from None
         if not local:
-            from connector.runtime.localstate import atomic_write
             atomic_write(ctx.dest.incoming, raw, owner=ctx.dest.owner)
+        ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
         project = _resolve_images(ctx, project, "current" if local else "new")
         _logins(ctx, aws, project.images)
-        ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
         steps = plan_start(ctx.config.profile, p, observed.result())
         state = {"bucket": p["DockerComposeFileS3Bucket"], "key": p["DockerComposeFileS3Key"],
                  "requested_version": ctx.config.value("DockerComposeFileS3Version"), "version_id": version_id}

@@ -133,3 +133,10 @@ def test_schema_cli(capsys: pytest.CaptureFixture[str]) -> None:
     schema = json.loads(out)
     assert code == 0 and "DockerPullBeforeUp" in schema["properties"]
     assert "StopContainersOnNewDeployment" not in schema["properties"]
+
+
+def test_a_bad_mqtt_url_is_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "good.json", GOOD)
+    for command in ("deploy", "run"):
+        assert cli.main([command, "--definition", path, "--mqtt", "http://broker:80"]) == 2
+        assert "use mqtt://host:port or mqtts://host:port" in capsys.readouterr().err
