@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.behaviour_cases import cases_root
 from connector.validation.engine import exit_code, validate_bytes
 
 
@@ -49,12 +50,7 @@ def _version(spec: dict[str, Any]) -> int | None:
 
 
 def cases_dir() -> Path:
-    return Path(str(data_dir_cases() / "validation"))
-
-
-def data_dir_cases() -> Any:
-    from importlib import resources
-    return resources.files("conformance") / "cases"
+    return cases_root() / "validation"
 
 
 def discover(folder: Path | None = None) -> list[ValidationCase]:

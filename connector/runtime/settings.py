@@ -69,9 +69,7 @@ def load(definition: str | None, parameters: str | None, version: str | None,
         _raise([f for f in result.findings if f.severity == "error"], path)
     data = json.loads(raw)
     pointer, _ = rules_connectors.connectors_pointer(data)
-    connectors: Any = data
-    for token in (pointer or "/Connectors").strip("/").split("/"):
-        connectors = connectors.get(token, []) if isinstance(connectors, dict) else []
+    connectors: Any = rules_connectors.connectors_at(data, pointer) if pointer else []
     ours = [(i, c) for i, c in enumerate(connectors if isinstance(connectors, list) else [])
             if isinstance(c, dict) and isinstance(c.get("ConnectorArn"), str) and arn.is_this_connector(c["ConnectorArn"])
             and (connector_id is None or c.get("Id") == connector_id)]

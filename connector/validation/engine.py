@@ -72,9 +72,7 @@ def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
         profile = profiles.get(version)
         yield from _check_params(doc, data, "", profile, None, "")
         return
-    connectors = data
-    for token in pointer.strip("/").split("/"):
-        connectors = connectors[token]
+    connectors = rc.connectors_at(data, pointer)
     yield from rc.check_connector_list(connectors, pointer)
     if isinstance(connectors, list):
         for index, entry in enumerate(connectors):
@@ -86,9 +84,7 @@ def _units(doc: Document) -> list[tuple[str, str]]:
     pointer, _ = rc.connectors_pointer(doc.data)
     if pointer is None:
         return [("Parameters", "")]
-    connectors: Any = doc.data
-    for token in pointer.strip("/").split("/"):
-        connectors = connectors[token]
+    connectors = rc.connectors_at(doc.data, pointer)
     if not isinstance(connectors, list):
         return [("Connectors", pointer)]
     return [(str(c.get("Id", i)) if isinstance(c, dict) else str(i), join(pointer, i))

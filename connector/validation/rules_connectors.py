@@ -52,6 +52,14 @@ def connectors_pointer(data: Any) -> tuple[str | None, list[Finding]]:
     return None, []
 
 
+def connectors_at(data: Any, pointer: str) -> Any:
+    """The value at a pointer that connectors_pointer returned (its tokens need no unescaping)."""
+    value = data
+    for token in pointer.strip("/").split("/"):
+        value = value[token]
+    return value
+
+
 def check_connector_list(connectors: Any, pointer: str) -> Iterator[Finding]:
     if not isinstance(connectors, list):
         yield CONNECTORS(pointer, "Connectors must be an array")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import ipaddress
 from typing import Any, Iterator
 
@@ -97,7 +98,6 @@ def _value_notes(name: str, value: str, pointer: str) -> Iterator[Finding]:
 
 
 def json_string(value: Any) -> str:
-    import json
     text = json.dumps(value if not isinstance(value, bool) else str(value).lower())
     return json.dumps(text) if not isinstance(value, str) else text
 
