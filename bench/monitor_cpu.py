@@ -11,7 +11,9 @@ import sys
 from common import ROOT, compose_text, load_testbed
 
 sys.path.insert(0, str(ROOT))
-from connector.runtime import compose, monitor  # noqa: E402
+from connector.runtime import monitor  # noqa: E402
+from connector.runtime.seams.compose import project_name  # noqa: E402
+from connector.runtime.seams.docker import Docker  # noqa: E402
 
 CYCLES = 20
 PROJECT = "greengrassdockerapplicationdeployment"
@@ -27,13 +29,13 @@ def main() -> None:
     subprocess.run(up + ["up", "-d"], check=True, capture_output=True)
     try:
         logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])
-        docker = compose.docker_binary()
-        found = monitor.log_status(docker)
+        docker = Docker.find()
+        found = monitor.log_status(docker, project_name())
         assert len(found) == 100, len(found)
         self_before = resource.getrusage(resource.RUSAGE_SELF)
         child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for _ in range(CYCLES):
-            monitor.log_status(docker)
+            monitor.log_status(docker, project_name())
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         child_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:

@@ -18,9 +18,12 @@ def cases_root() -> Path:
 
 @dataclass(frozen=True)
 class BehaviourCase:
-    name: str  # file stem
+    """One scenario at one version: the scenario's steps once, this version's expectation."""
+
+    name: str  # the scenario file's stem
     version: int
     spec: dict[str, Any] = field(hash=False, compare=False)
+    expect: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -28,7 +31,11 @@ class BehaviourCase:
 
     @property
     def scenario(self) -> str:
-        return self.spec["scenario"]
+        return str(self.spec["scenario"])
+
+
+class CaseError(ValueError):
+    """A scenario file that cannot be run as written (the harness's input is wrong: exit 3)."""
 
 
 def versions_of(text: str) -> list[int]:
@@ -36,14 +43,27 @@ def versions_of(text: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+def expand(name: str, spec: dict[str, Any]) -> list[BehaviourCase]:
+    """A scenario -> one case per version; every version needs exactly one expectation."""
+    wanted = versions_of(spec["versions"])
+    by_version: dict[int, dict[str, Any]] = {}
+    for key, expectation in spec["expect"].items():
+        for v in versions_of(key):
+            if v in by_version:
+                raise CaseError(f"{name}: version {v} has two expectations")
+            by_version[v] = expectation
+    if sorted(by_version) != wanted:
+        raise CaseError(f"{name}: expectations cover versions {sorted(by_version)}, the scenario {wanted}")
+    return [BehaviourCase(name, v, spec, by_version[v]) for v in wanted]
+
+
 def discover(root: Path | None = None) -> tuple[list[BehaviourCase], dict[str, Any]]:
-    """Every (case, version) pair, and the compose files they use."""
+    """Every (scenario, version) case, and the compose files they use."""
     root = root or cases_root()
     compose = json.loads((root / "compose.json").read_text(encoding="utf-8"))
     found = []
     for path in sorted((root / "behaviour").glob("*.json")):
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        found += [BehaviourCase(path.stem, v, spec) for v in versions_of(spec["versions"])]
+        found += expand(path.stem, json.loads(path.read_text(encoding="utf-8")))
     return found, compose
 
 
@@ -82,7 +102,7 @@ def normalise(journal: list[str], names: dict[str, str]) -> list[str]:
 def compare(case: BehaviourCase, commands: list[str], messages: list[dict[str, Any]],
             running: str | None) -> list[str]:
     """The differences from the case's expectations (empty: the case passes)."""
-    expect = case.spec["expect"]
+    expect = case.expect
     problems = []
     if commands != expect["commands"]:
         problems.append(f"commands {commands} != expected {expect['commands']}")

@@ -12,7 +12,15 @@ MARK = {"pass": "✓", "fail": "✗", "skip": "–", "error": "!"}
 
 def summary(results: list[CaseResult]) -> str:
     counts = Counter(r.outcome for r in results)
-    return f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped, {counts['error']} errors"
+    text = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped, {counts['error']} errors"
+    if counts["skip"] or counts["error"] or not results:
+        text += " (exit 3: " + ("nothing ran" if not results else "not every case could run") + ")"
+    return text
+
+
+def skipped(results: list[CaseResult]) -> list[str]:
+    """Each skipped case with its reason: a skip is never silent."""
+    return [f"{r.case.id}: {r.detail}" for r in results if r.outcome == "skip"]
 
 
 class TextReporter:
@@ -23,10 +31,12 @@ class TextReporter:
 
 class JsonReporter:
     def render(self, results: list[CaseResult]) -> str:
+        counts = Counter(r.outcome for r in results)
         return json.dumps({"results": [{"case": r.case.id, "version": r.case.version, "scenario": r.case.scenario,
                                         "outcome": r.outcome, "detail": r.detail, "commands": r.commands,
                                         "seconds": round(r.seconds, 3)} for r in results],
-                           "summary": dict(Counter(r.outcome for r in results))}, indent=2)
+                           "summary": {o: counts[o] for o in ("pass", "fail", "skip", "error")},
+                           "skipped": skipped(results)}, indent=2)
 
 
 class JunitReporter:
@@ -56,10 +66,11 @@ class MarkdownReporter:
             cells = []
             for v in versions:
                 mine = [r for r in results if r.case.version == v and r.case.scenario == scenario]
-                cells.append("<br>".join(f"{MARK[r.outcome]} " + (" → ".join(_short(c) for c in r.case.spec["expect"]["commands"]) or "(none)")
+                cells.append("<br>".join(f"{MARK[r.outcome]} " + (" → ".join(_short(c) for c in r.case.expect["commands"]) or "(none)")
                                          for r in mine) or "n/a")
             lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
-        return "\n".join(lines + ["", summary(results)]) + "\n"
+        notes = [f"- skipped {line}" for line in skipped(results)]
+        return "\n".join(lines + ["", summary(results)] + ([""] + notes if notes else [])) + "\n"
 
 
 def _short(command: str) -> str:

@@ -41,21 +41,27 @@ def make_engine(name: str, compose_files: dict) -> Engine:  # type: ignore[type-
 
 def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] | None = None,
         cases_dir: Path | None = None) -> list[CaseResult]:
+    """Raises CaseError for a scenario file that cannot be run as written."""
     cases, compose_files = discover(cases_dir)
     selected = [c for c in cases if (versions is None or c.version in versions)
                 and (scenarios is None or c.scenario in scenarios)]
-    quiet()
-    try:
-        engine = make_engine(engine_name, compose_files)
-    except Skip as exc:
-        return [CaseResult(c, "skip", str(exc)) for c in selected]
-    except Exception as exc:  # the engine could not start: every case is an engine error
-        return [CaseResult(c, "error", f"engine {engine_name}: {type(exc).__name__}: {exc}") for c in selected]
-    results: list[CaseResult] = []
-    with engine.run_session():
-        for case in selected:
-            results.append(_run_one(engine, case))
-    return results
+    with quiet():
+        try:
+            engine = make_engine(engine_name, compose_files)
+        except Skip as exc:
+            return [CaseResult(c, "skip", str(exc)) for c in selected]
+        except Exception as exc:  # the engine could not start: every case is an engine error
+            return [CaseResult(c, "error", f"engine {engine_name}: {type(exc).__name__}: {exc}") for c in selected]
+        results: list[CaseResult] = []
+        try:
+            with engine.run_session():
+                for case in selected:
+                    results.append(_run_one(engine, case))
+        except Exception as exc:  # the session itself broke (e.g. its registry would not start)
+            done = {r.case for r in results}
+            results += [CaseResult(c, "error", f"engine {engine_name}: {type(exc).__name__}: {exc}")
+                        for c in selected if c not in done]
+        return results
 
 
 def _run_one(engine: Engine, case: BehaviourCase) -> CaseResult:
@@ -72,6 +78,8 @@ def _run_one(engine: Engine, case: BehaviourCase) -> CaseResult:
 
 
 def exit_code(results: list[CaseResult]) -> int:
-    if any(r.outcome == "error" for r in results):
+    """0 every case passed; 1 a case failed; 3 the harness could not do its job: an engine
+    error, a case that could not run here (skipped, with its reason), or nothing ran at all."""
+    if not results or any(r.outcome in ("error", "skip") for r in results):
         return 3
     return 1 if any(r.outcome == "fail" for r in results) else 0

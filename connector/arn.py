@@ -45,6 +45,8 @@ def _version(text: str) -> int:
     if not text.isdigit():
         raise ArnError(f"version {text!r} is not a number", "version")
     number = int(text)
+    if text != str(number):  # the service matches the ARN as text: /versions/05 is no connector
+        raise ArnError(f"version {text!r} has a leading zero; the service knows it only as {number}", "version")
     if number not in profiles.known_versions():
         raise ArnError(
             f"unknown version {number} of DockerApplicationDeployment; "

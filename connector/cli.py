@@ -9,32 +9,12 @@ import argparse
 import importlib
 import sys
 
+from connector import options
+
 FORMATS = ("text", "json")
 # The reporter registries, spelled out so parsing arguments imports no reporter (tests keep them equal).
 VALIDATE_FORMATS = ("text", "json", "junit", "sarif")
 CONFORMANCE_FORMATS = ("text", "json", "junit", "markdown")
-
-
-def _runtime_options(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--definition", metavar="FILE", help="connector definition (any accepted shape)")
-    src.add_argument("--parameters", metavar="FILE", help="a bare Parameters object (needs --version)")
-    p.add_argument("--connector-id", metavar="ID", help="which connector of the definition")
-    p.add_argument("--version", metavar="IDENT", help="version for --parameters: N, vN, ARN or latest")
-    p.add_argument("--mqtt", metavar="URL", help="mqtt://host:port or mqtts://host:port (default: stdout)")
-    p.add_argument("--mqtt-ca", metavar="FILE", help="CA bundle that signed the broker's certificate")
-    p.add_argument("--mqtt-cert", metavar="FILE", help="client certificate, for mutual TLS")
-    p.add_argument("--mqtt-key", metavar="FILE", help="client certificate's private key")
-    p.add_argument("--mqtt-client-id", metavar="ID", default=None, help="default: dadc-HOST-PID")
-    p.add_argument("--log-file", metavar="FILE", help="also log here (logs always go to stderr)")
-    p.add_argument("--compose-command", metavar="CMD",
-                   help="compose CLI to use, e.g. 'docker compose' or /usr/bin/docker-compose")
-    p.add_argument("--stop-timeout", type=float, default=None, metavar="SECONDS",
-                   help="limit for the stop sequence's down (default 600)")
-    # internal: `dadc run` starts `dadc deploy --under-run` while it holds the lock
-    p.add_argument("--under-run", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--retry-base", type=float, default=2.0, help=argparse.SUPPRESS)
-    p.add_argument("--retry-cap", type=float, default=300.0, help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("plan", "print the steps the version would run"),
                             ("status", "list the project's containers")):
         p = sub.add_parser(name, help=help_text)
-        _runtime_options(p)
+        options.add_arguments(p, name)
         p.set_defaults(handler=f"runtime:{name}")
 
     p = sub.add_parser("conformance", help="run the conformance cases")

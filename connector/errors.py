@@ -22,6 +22,10 @@ class DadcError(Exception):
         return self.message
 
 
+class UsageError(DadcError):
+    """Options that cannot work (a bad URL, an unreadable CA or key): exit 2 before any deploy."""
+
+
 class InternalError(DadcError):
     error = "InternalError"
 

@@ -1,62 +1,101 @@
-"""Profile x parameters x observed state -> the steps to run. Pure: it runs nothing."""
+"""Profile x parameters x observed state x dadc options -> the steps to run. Pure: it runs nothing.
+
+This is the one place that decides. Each step says what to do, on which compose file, within
+which limit, and what to do when it fails; the executor (runtime/executor.py) only follows it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from connector.profiles import Profile
+from connector.profiles import Command, Profile
 
-
-@dataclass(frozen=True)
-class Observed:
-    previous_file: bool  # a last-good local compose file exists
-    project_running: bool  # containers carry the project label
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """``action``: pull, down, install (the new file becomes the local copy), up, force-remove
-    (by label) or abort; ``file``: new (fetched, not yet installed) or current (the local copy)."""
-
-    action: str
-    file: str = ""
-    reason: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.action}{' (' + self.file + ' file)' if self.file else ''}{': ' + self.reason if self.reason else ''}"
-
-
+# a sequence entry's `of` -> the file a step works on
+FILES = {"new": "incoming", "previous": "current", "current": "current"}
+# what --offline-fallback adds, per command: version 7's DockerOfflineMode, for any version
+OFFLINE_OPTION = {"fetch": "offline", "login": "offline", "pull": "local-images"}
 NO_FILE_TO_STOP = ("containers of a previous deployment are running and no local compose file is "
                    "left to stop them")
 
 
-def plan_start(profile: Profile, params: dict[str, str], observed: Observed) -> list[PlannedStep]:
-    steps: list[PlannedStep] = []
-    for step in profile.start_sequence:
-        if step.when and not profile.flag(params, step.when):
+@dataclass(frozen=True)
+class Observed:
+    previous_file: bool  # a local copy of a compose file (the previous deployment's) exists
+    project_running: bool  # the engine has containers with the project's label
+
+
+@dataclass(frozen=True)
+class Step:
+    """kind: fetch, login, pull, down, remove (ForceDeploy's removal by label), abort, install
+    (the incoming file becomes the local copy), up. file: incoming (just fetched) or current
+    (the local copy). fallback: what the executor does if the step fails (force-remove, offline,
+    local-images, report; empty: the start fails). origin: the profile entry, parameter or dadc
+    option behind the step or its fallback."""
+
+    kind: str
+    file: str = ""
+    timeout: float | None = None
+    attempts: int = 1
+    retry_delay: float = 0.0
+    fallback: str = ""
+    origin: str = ""
+    reason: str = ""
+
+
+def _fallback(profile: Profile, params: dict[str, str], command: Command, options: Any) -> tuple[str, str]:
+    """(fallback, what enabled it): the version's own, by its parameter, else dadc's option."""
+    fb = command.fallback
+    if fb and profile.parameter(fb.when) and profile.flag(params, fb.when):
+        return fb.then, fb.when
+    if getattr(options, "offline_fallback", False) and command.command in OFFLINE_OPTION:
+        return OFFLINE_OPTION[command.command], "--offline-fallback"
+    return "", ""
+
+
+def _stop_timeout(profile: Profile, options: Any) -> float:
+    value = getattr(options, "stop_timeout", None)
+    return float(value) if value is not None else profile.stop_timeout_seconds
+
+
+def _without_file(profile: Profile, params: dict[str, str], command: Command, options: Any) -> Step:
+    """The previous deployment's containers run, but its file is gone: remove them by label
+    when the version's down fallback allows it, else stop here."""
+    fallback, origin = _fallback(profile, params, command, options)
+    if fallback == "force-remove":
+        return Step("remove", origin=origin, reason=NO_FILE_TO_STOP + f"; {origin} removes them by label")
+    fb = command.fallback
+    hint = f"; set {fb.when} to remove them" if fb and profile.parameter(fb.when) else ""
+    return Step("abort", origin=f"version {profile.version}", reason=NO_FILE_TO_STOP + hint)
+
+
+def plan_start(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None) -> list[Step]:
+    steps: list[Step] = []
+    for command in profile.start_sequence:
+        if command.when and not profile.flag(params, command.when):
             continue
-        if step.command == "up":
-            steps += [PlannedStep("install", "new", "make it the local copy"), PlannedStep("up", "current")]
-        elif step.command != "down":
-            steps.append(PlannedStep(step.command, "new"))
-        elif observed.previous_file:
-            steps.append(PlannedStep("down", "current", "stop the previous deployment"))
-        elif observed.project_running:
-            steps.append(_cleanup_without_file(profile, params))
+        origin = command.when or f"version {profile.version}"
+        fallback, enabled_by = _fallback(profile, params, command, options)
+        if command.command == "up":
+            steps += [Step("install", "incoming", origin=origin), Step("up", "current", origin=origin)]
+        elif command.command == "down":
+            if observed.previous_file:
+                fb = command.fallback
+                hint = f"; set {fb.when} to force" if fb and profile.parameter(fb.when) and not fallback else ""
+                steps.append(Step("down", FILES[command.of], timeout=_stop_timeout(profile, options),
+                                  fallback=fallback, origin=enabled_by or origin, reason=hint))
+            elif observed.project_running:
+                steps.append(_without_file(profile, params, command, options))
+        else:
+            steps.append(Step(command.command, FILES[command.of], attempts=command.attempts,
+                              retry_delay=command.retry_delay_seconds, fallback=fallback,
+                              origin=enabled_by or origin))
     return steps
 
 
-def _cleanup_without_file(profile: Profile, params: dict[str, str]) -> PlannedStep:
-    if profile.parameter("ForceDeploy") and profile.flag(params, "ForceDeploy"):
-        return PlannedStep("force-remove", "", NO_FILE_TO_STOP + "; ForceDeploy removes them by label")
-    hint = "; set ForceDeploy to remove them" if profile.parameter("ForceDeploy") else ""
-    return PlannedStep("abort", "", NO_FILE_TO_STOP + hint)
-
-
-def plan_stop(profile: Profile, params: dict[str, str], observed: Observed) -> list[PlannedStep]:
-    steps = []
-    for step in profile.stop_sequence:
-        if step.when and not profile.flag(params, step.when):
-            continue
-        if observed.previous_file:
-            steps.append(PlannedStep(step.command, "current"))
-    return steps
+def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None) -> list[Step]:
+    """The stop sequence: nothing to stop without a local copy; past the limit, report what is left."""
+    if not observed.previous_file:
+        return []
+    return [Step(c.command, FILES[c.of], timeout=_stop_timeout(profile, options), fallback="report",
+                 origin=c.when or f"version {profile.version}")
+            for c in profile.stop_sequence if not c.when or profile.flag(params, c.when)]

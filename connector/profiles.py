@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -21,20 +21,60 @@ class Parameter:
     pattern: str | None = None
     default: str | None = None
     element_pattern: str | None = None
+    maximum: int | None = None  # for a number written as a string: the largest value allowed
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
 
     def matches(self, value: str, *, ignore_case: bool = False) -> bool:
         if self.pattern is None:
             return True
         return re.fullmatch(self.pattern, value, re.IGNORECASE if ignore_case else 0) is not None
 
+    def at(self, version: int) -> "Parameter":
+        """The parameter as `version` has it: the last of its `changes` at or before that version."""
+        spec = self
+        for since in sorted(map(int, self.changes)):
+            if since <= version:
+                spec = replace(spec, **self.changes[str(since)])
+        return spec
+
+    def changed_in(self) -> list[int]:
+        return sorted(map(int, self.changes))
+
 
 @dataclass(frozen=True)
-class Step:
-    """One compose command of a sequence; ``when`` names the boolean parameter that gates it."""
+class Fallback:
+    """What to do when a command fails: ``then`` (force-remove, offline, local-images), enabled
+    by the boolean parameter ``when``."""
+
+    when: str
+    then: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of a version's sequence. ``of``: the compose file it works on (new: the one
+    just fetched; previous/current: the local copy); ``when``: the boolean parameter that gates
+    it; ``attempts``: tries before it fails (login), ``retry_delay_seconds`` the first pause."""
 
     command: str
     of: str
     when: str | None = None
+    fallback: Fallback | None = None
+    attempts: int = 1
+    retry_delay_seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Command":
+        fallback = raw.get("fallback")
+        return cls(**{**raw, "fallback": Fallback(**fallback) if fallback else None})
+
+    def describe(self) -> str:
+        text = self.command + (f" (when {self.when})" if self.when else "")
+        if self.attempts > 1:
+            text += f" (up to {self.attempts} attempts)"
+        if self.fallback:
+            text += f" (on failure, when {self.fallback.when}: {self.fallback.then})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -42,9 +82,9 @@ class Profile:
     version: int
     changelog: str
     parameters: tuple[Parameter, ...]
-    start_sequence: tuple[Step, ...]
-    stop_sequence: tuple[Step, ...]
-    behaviours: dict[str, Any] = field(hash=False, compare=False)
+    start_sequence: tuple[Command, ...]
+    stop_sequence: tuple[Command, ...]
+    stop_timeout_seconds: float
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -60,10 +100,11 @@ class Profile:
         return out  # type: ignore[return-value]
 
     def flag(self, params: dict[str, str], name: str) -> bool:
-        """A boolean parameter's value; a parameter this version lacks reads as its default."""
+        """A boolean parameter's value, in any case; one this version lacks reads as its catalogue
+        default (a version without ForceDeploy never forces)."""
         value = self.effective(params).get(name)
         if value is None:
-            value = catalogue()[name].default or "true"
+            value = catalogue()[name].default or "false"
         return value.strip().lower() == "true"
 
     def to_json(self) -> dict[str, Any]:
@@ -74,8 +115,9 @@ class Profile:
                 {"name": p.name, "required": p.required, "default": p.default, "since": p.since}
                 for p in self.parameters
             ],
-            "start_sequence": [s.command for s in self.start_sequence],
-            "behaviours": dict(self.behaviours),
+            "start_sequence": [c.describe() for c in self.start_sequence],
+            "stop_sequence": [c.describe() for c in self.stop_sequence],
+            "stop_timeout_seconds": self.stop_timeout_seconds,
         }
 
 
@@ -94,10 +136,10 @@ def _build(raw: dict[str, Any]) -> Profile:
     return Profile(
         version=raw["version"],
         changelog=raw["changelog"],
-        parameters=tuple(cat[n] for n in raw["parameters"]),
-        start_sequence=tuple(Step(**s) for s in raw["start_sequence"]),
-        stop_sequence=tuple(Step(**s) for s in raw["stop_sequence"]),
-        behaviours=raw["behaviours"],
+        parameters=tuple(cat[n].at(raw["version"]) for n in raw["parameters"]),
+        start_sequence=tuple(Command.from_json(c) for c in raw["start_sequence"]),
+        stop_sequence=tuple(Command.from_json(c) for c in raw["stop_sequence"]),
+        stop_timeout_seconds=float(raw["stop_timeout_seconds"]),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
+from connector.options import RuntimeOptions
 from connector.runtime import entry
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
@@ -66,6 +67,9 @@ class Engine:
     def make_secrets(self) -> str: raise NotImplementedError
     def running(self, work: Path, names: dict[str, str]) -> str | None: raise NotImplementedError
     def environment(self, work: Path) -> dict[str, str | None]: raise NotImplementedError
+    def cloud(self) -> Any: return None  # None: dadc's own (boto3)
+    def offline(self) -> Any: return _null()  # S3 and the registries out of reach, for one step
+    def remove_images(self, text: str) -> None: raise NotImplementedError
     def compose_command(self) -> str: return "docker-compose"
     def make_sink(self) -> Any: return CapturingSink()
     def run_session(self) -> Any: return _null()
@@ -87,6 +91,11 @@ class Engine:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def _options(self, case: BehaviourCase, definition: Path) -> RuntimeOptions:
+        extra = {key.replace("-", "_"): value for key, value in case.spec.get("options", {}).items()}
+        return RuntimeOptions(definition=str(definition), compose_command=self.compose_command(), stop_timeout=120,
+                              **extra)
+
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
         bin_dir = work / "bin"
         bin_dir.mkdir()
@@ -107,21 +116,27 @@ class Engine:
         definition = work / "definition.json"
         definition.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(case.version),
                                                           "Parameters": params}]}))
-        source = entry.Source(definition=str(definition), compose_command=self.compose_command(), stop_timeout=120)
+        options = self._options(case, definition)
         commands: list[str] = []
         messages: list[dict[str, Any]] = []
+        last = ""
         with patched_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", DADC_JOURNAL=str(journal),
                              DADC_FAKE_STATE=str(work / "state")):
             for step in case.spec["steps"]:
                 mark = len(journal.read_text().splitlines())
                 sink = self.make_sink()
                 if "deploy" in step:
-                    self.put_object("dadc-conformance", self.render(step["deploy"]))
-                    entry.start(source, sink)
+                    last = self.render(step["deploy"])
+                    if not step.get("offline"):
+                        self.put_object("dadc-conformance", last)
+                    with self.offline() if step.get("offline") else _null():
+                        entry.start(options, sink, cloud=self.cloud())
                 elif step.get("stop"):
-                    entry.stop(source)
+                    entry.stop(options)
                 elif step.get("corrupt"):
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
+                elif step.get("remove_images"):
+                    self.remove_images(last)
                 published = sink.messages  # drained every step, so none arrives during the next one
                 if step.get("record"):
                     commands += normalise(journal.read_text().splitlines()[mark:], names)
@@ -135,5 +150,13 @@ def _null() -> Iterator[None]:
     yield
 
 
-def quiet() -> None:
-    logging.getLogger("dadc").setLevel(logging.CRITICAL)
+@contextmanager
+def quiet() -> Iterator[None]:
+    """dadc's own logs are the cases' business, not the report's; restored afterwards."""
+    logger = logging.getLogger("dadc")
+    saved = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from conformance.engines.base import KEY, Engine, EngineError, Skip
-from connector.runtime import compose
+from conformance.engines.base import KEY, Engine, EngineError, Skip, patched_environ
+from connector.runtime.seams import compose
 
 PROJECT_FILTER = "label=com.docker.compose.project=greengrassdockerapplicationdeployment"
 NEEDED = ("AWS_ENDPOINT_URL", "DADC_OPEN_REGISTRY", "DADC_REGISTRY", "DADC_REGISTRY_USER",
@@ -40,8 +45,8 @@ class BrokerSink:
 
         import paho.mqtt.client as mqtt
 
-        from connector.runtime.mqtt import MqttSink
-        from connector.runtime.status import TOPIC
+        from connector.runtime.seams.mqtt import MqttSettings, MqttSink
+        from connector.runtime.status import topic
         self.received: list[dict[str, Any]] = []
         self.published = 0
         ready: "queue.Queue[bool]" = queue.Queue()
@@ -50,10 +55,10 @@ class BrokerSink:
         self.subscriber.on_message = lambda c, u, m: self.received.append(json.loads(m.payload))
         self.subscriber.on_subscribe = lambda *a: ready.put(True)
         self.subscriber.connect(parsed.hostname, parsed.port)
-        self.subscriber.subscribe(TOPIC, qos=1)
+        self.subscriber.subscribe(topic(), qos=1)
         self.subscriber.loop_start()
         ready.get(timeout=10)
-        self.sink = MqttSink(url, client_id=f"dadc-conf-{uuid.uuid4().hex[:8]}")
+        self.sink = MqttSink(MqttSettings.from_url(url, client_id=f"dadc-conf-{uuid.uuid4().hex[:8]}", topic=topic()))
 
     def publish(self, payload: dict[str, Any]) -> None:
         self.published += 1
@@ -72,6 +77,49 @@ class BrokerSink:
         self.subscriber.disconnect()  # first: loop_stop alone waits out paho's 1 s select
         self.subscriber.loop_stop()
         return list(self.received)
+
+
+class FlakyRegistry:
+    """docker-registry on a free loopback port, serving the base image; stop() and start() at will
+    (its storage stays)."""
+
+    def __init__(self, docker: str, base: str) -> None:
+        self.docker, self.root = docker, Path(tempfile.mkdtemp(prefix="dadc-flaky-registry-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        (self.root / "config.yml").write_text(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {self.root}/data\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        self.image = f"127.0.0.1:{self.port}/{base}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+        for argv in (["tag", base, self.image], ["push", self.image]):
+            done = subprocess.run([docker, *argv], capture_output=True, text=True, timeout=300)
+            if done.returncode:
+                raise EngineError(f"docker {' '.join(argv)}: {done.stderr.strip()}")
+
+    def start(self) -> None:
+        registry = compose.find_executable("docker-registry")
+        if not registry:
+            raise EngineError("the docker engine needs docker-registry (scripts/testbed installs it)")
+        self.proc = subprocess.Popen([registry, "serve", str(self.root / "config.yml")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise EngineError(f"docker-registry did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
 
 
 class DockerEngine(Engine):
@@ -111,6 +159,32 @@ class DockerEngine(Engine):
 
     def make_sink(self) -> BrokerSink:
         return BrokerSink(self.bed["DADC_MQTT"])
+
+    @contextmanager
+    def run_session(self) -> Iterator[None]:
+        """A registry of the engine's own, which an offline step can take away: the flaky image."""
+        self.flaky = FlakyRegistry(self.docker, self.bed["DADC_BASE_IMAGE"])
+        try:
+            self.images = {**self.images, "flaky_image": self.flaky.image}
+            yield
+        finally:
+            self.flaky.stop()
+            shutil.rmtree(self.flaky.root, ignore_errors=True)
+
+    @contextmanager
+    def offline(self) -> Iterator[None]:
+        """S3, Secrets Manager and ECR at an address where nothing listens; the flaky registry down."""
+        self.flaky.stop()
+        try:
+            with patched_environ(AWS_ENDPOINT_URL="http://127.0.0.1:9"):
+                yield
+        finally:
+            self.flaky.start()
+
+    def remove_images(self, text: str) -> None:
+        for line in text.splitlines():
+            if line.strip().startswith("image:"):
+                subprocess.run([self.docker, "rmi", "-f", line.split(":", 1)[1].strip()], capture_output=True)
 
     def environment(self, work: Path) -> dict[str, str | None]:
         env: dict[str, str | None] = {k: v for k, v in self.bed.items() if k.startswith("AWS_")}

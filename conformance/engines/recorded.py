@@ -1,58 +1,104 @@
-"""The recorded engine: fake docker and compose on PATH, S3 and Secrets Manager mocked in-process.
-Fast, and runs anywhere (no Docker, no network); needs moto (`pip install dadc[test]`)."""
+"""The recorded engine: fake docker and compose on PATH, and an in-memory cloud in place of S3,
+Secrets Manager and ECR. Fast, and runs anywhere: it needs nothing beyond dadc's own
+dependencies (no Docker, no network, no moto)."""
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from conformance.engines.base import Engine, Skip
+from conformance.engines.base import KEY, Engine, patched_environ
+from connector.errors import CredentialError, InvalidParameter
+from connector.runtime.seams.s3 import Fetched, SourceUnreachable
+from connector.runtime.seams.secrets import Login, parse_secret
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-conformance-AbCdEf"
+
+
+class RecordedCloud:
+    """S3 (versioned), Secrets Manager and ECR as dicts; `unreachable` is a device offline."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], list[bytes]] = {}
+        self.secrets: dict[str, str] = {}
+        self.unreachable = False
+
+    def put(self, bucket: str, key: str, raw: bytes) -> str:
+        versions = self.objects.setdefault((bucket, key), [])
+        versions.append(raw)
+        return f"v{len(versions)}"
+
+    def fetch(self, bucket: str, key: str, version: str | None,
+              if_none_match: str | None = None) -> Fetched | None:
+        if self.unreachable:
+            raise SourceUnreachable("S3 is unreachable: EndpointConnectionError (recorded engine offline)")
+        versions = self.objects.get((bucket, key))
+        if not versions:
+            raise InvalidParameter(f"s3://{bucket}/{key}: NoSuchKey", code="NoSuchKey")
+        index = len(versions) if version is None else int(version.lstrip("v")) if version.lstrip("v").isdigit() else 0
+        if not 1 <= index <= len(versions):
+            raise InvalidParameter(f"s3://{bucket}/{key} version {version}: NoSuchVersion", code="NoSuchVersion")
+        etag = f'"{index}"'
+        if if_none_match == etag:
+            return None
+        return Fetched(versions[index - 1], f"v{index}", etag)
+
+    def secret_logins(self, arns: list[str]) -> list[Login]:
+        if self.unreachable:
+            raise CredentialError("Secrets Manager is unreachable (recorded engine offline)")
+        missing = [a for a in arns if a not in self.secrets]
+        if missing:
+            raise InvalidParameter(f"{missing[0]}: cannot read the secret: ResourceNotFoundException")
+        return [parse_secret(arn, {"SecretString": self.secrets[arn]}) for arn in arns]
+
+    def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[Login]:
+        if self.unreachable:
+            raise CredentialError("ECR is unreachable (recorded engine offline)")
+        return [Login(host, "AWS", f"{account}-recorded-token", "ECR") for host, (account, _) in registries.items()]
 
 
 class RecordedEngine(Engine):
     name = "recorded"
     images = {"image": "registry.example:5000/dadc/app:1", "private_image": "registry.example:5000/private/app:1",
               "ecr_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dadc/app:1",
-              "missing_image": "registry.example:5000/missing/app:1"}
+              "missing_image": "registry.example:5000/missing/app:1",
+              "flaky_image": "registry.example:5002/dadc/app:1"}
 
     def __init__(self, compose_files: dict[str, Any]) -> None:
         super().__init__(compose_files)
-        try:
-            import moto  # noqa: F401  (only to know it is there)
-        except ImportError:
-            raise Skip("the recorded engine needs moto: pip install 'moto[server]'") from None
+        self._cloud = RecordedCloud()
+
+    def cloud(self) -> RecordedCloud:
+        return self._cloud
 
     @contextmanager
-    def run_session(self) -> Iterator[None]:
-        """One mocked AWS for the whole run: setting it up per case would dominate the run time."""
-        from moto import mock_aws
-
-        from conformance.engines.base import patched_environ
-        with patched_environ(**self.environment(Path("."))), mock_aws():
-            import boto3
-            self.s3 = boto3.client("s3", region_name="us-east-1")
-            self.s3.create_bucket(Bucket="dadc-conformance")
-            self.secrets = boto3.client("secretsmanager", region_name="us-east-1")
-            self._secret_list: str | None = None
-            yield
+    def offline(self) -> Iterator[None]:
+        self._cloud.unreachable = True
+        try:
+            with patched_environ(DADC_FAKE_OFFLINE="1"):
+                yield
+        finally:
+            self._cloud.unreachable = False
 
     def environment(self, work: Path) -> dict[str, str | None]:
-        # in-process mocks: no endpoint override, fake credentials
-        return {"AWS_ENDPOINT_URL": None, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None, "DADC_REAL_DOCKER": None, "DADC_REAL_COMPOSE": None}
+        # the recorded engine never reaches AWS: nothing of the caller's may leak in
+        return {"AWS_ENDPOINT_URL": None, "DADC_REAL_DOCKER": None, "DADC_REAL_COMPOSE": None,
+                "DADC_FAKE_OFFLINE": None}
 
     def put_object(self, bucket: str, text: str) -> str:
-        from conformance.engines.base import KEY
-        return self.s3.put_object(Bucket=bucket, Key=KEY, Body=text.encode()).get("VersionId", "")
+        return self._cloud.put(bucket, KEY, text.encode())
 
     def make_secrets(self) -> str:
-        if self._secret_list:
-            return self._secret_list
-        arn = self.secrets.create_secret(Name="greengrass-conformance", SecretString=json.dumps(
-            {"username": "user", "password": "recorded-password", "registryUrl": "registry.example:5000"}))["ARN"]
-        self._secret_list = json.dumps([arn])
-        return self._secret_list
+        self._cloud.secrets[SECRET_ARN] = json.dumps(
+            {"username": "user", "password": "recorded-password", "registryUrl": "registry.example:5000"})
+        return json.dumps([SECRET_ARN])
+
+    def remove_images(self, text: str) -> None:
+        store = Path(os.environ["DADC_FAKE_STATE"] + ".images")
+        if store.exists():
+            store.write_text("")
 
     def running(self, work: Path, names: dict[str, str]) -> str | None:
         state = work / "state"

@@ -19,7 +19,12 @@ def run(args: argparse.Namespace) -> int:
     if cases and not (cases / "behaviour").is_dir():
         print(f"dadc: --cases {cases}: no behaviour/ folder there", file=sys.stderr)
         return 2
-    results = runner.run(args.engine, versions, scenarios, cases)
+    from conformance.behaviour_cases import CaseError
+    try:
+        results = runner.run(args.engine, versions, scenarios, cases)
+    except (CaseError, OSError, ValueError, KeyError) as exc:
+        print(f"dadc: the cases cannot be run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     if not results:
         print("dadc: no case matches the selection", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from connector import arn, profiles
 from connector.data import data_dir
 from connector.errors import DadcError
 
-COL = 14
+COL = 16
 
 
 def versions(args: argparse.Namespace) -> int:
@@ -18,8 +18,8 @@ def versions(args: argparse.Namespace) -> int:
         return 0
     names = list(profiles.catalogue())
     vs = list(registry)
-    keys = list(next(iter(registry.values())).behaviours)
-    width = max(map(len, names + keys)) + 2
+    rows = behaviour_rows(list(registry.values()))
+    width = max(map(len, names + list(rows))) + 2
     print("parameter".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
     for name in names:
         cells = []
@@ -29,11 +29,30 @@ def versions(args: argparse.Namespace) -> int:
         print(name.ljust(width) + "".join(c.rjust(COL) for c in cells))
     print()
     print("behaviour".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
-    for key in keys:
-        print(key.ljust(width) + "".join(str(p.behaviours[key]).lower().rjust(COL) for p in registry.values()))
-    print("start sequence".ljust(width) + "".join(
-        "-".join(s.command for s in p.start_sequence).rjust(COL) for p in registry.values()))
+    for title, cells in rows.items():
+        print(title.ljust(width) + "".join(c.rjust(COL) for c in cells))
     return 0
+
+
+COMPOSE = ("pull", "down", "up")
+
+
+def behaviour_rows(versions: list[profiles.Profile]) -> dict[str, list[str]]:
+    """What each version does, read from its sequences (`dadc resolve` shows what gates each command)."""
+    def sequence(commands: tuple[profiles.Command, ...]) -> str:
+        return "-".join(c.command for c in commands if c.command in COMPOSE) or "-"
+
+    def fallback(p: profiles.Profile, then: tuple[str, ...]) -> str:
+        found = {c.fallback.when for c in p.start_sequence if c.fallback and c.fallback.then in then}
+        return ",".join(sorted(found)) or "-"
+    return {
+        "start sequence": [sequence(p.start_sequence) for p in versions],
+        "stop sequence": [sequence(p.stop_sequence) for p in versions],
+        "login attempts": [str(next((c.attempts for c in p.start_sequence if c.command == "login"), 1)) for p in versions],
+        "cleanup fallback": [fallback(p, ("force-remove",)) for p in versions],
+        "offline fallback": [fallback(p, ("offline", "local-images")) for p in versions],
+        "stop limit (s)": [f"{p.stop_timeout_seconds:g}" for p in versions],
+    }
 
 
 def resolve(args: argparse.Namespace) -> int:
@@ -54,9 +73,9 @@ def resolve(args: argparse.Namespace) -> int:
         print(f"changelog: {profile.changelog}")
         print("parameters: " + ", ".join(
             p.name + ("*" if p.required else f"={p.default}" if p.default else "") for p in profile.parameters))
-        print("start sequence: " + " -> ".join(
-            s.command + (f" (when {s.when})" if s.when else "") for s in profile.start_sequence))
-        print("behaviours: " + ", ".join(f"{k}={v}" for k, v in profile.behaviours.items()))
+        print("start sequence: " + " -> ".join(c.describe() for c in profile.start_sequence))
+        print("stop sequence: " + " -> ".join(c.describe() for c in profile.stop_sequence))
+        print(f"stop limit: {profile.stop_timeout_seconds:g} s")
     return 0
 
 

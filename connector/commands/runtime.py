@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+from dataclasses import replace
 
-from connector.errors import DadcError
+from connector.errors import DadcError, UsageError
+from connector.options import RuntimeOptions
 from connector.runtime import logsetup
+from connector.runtime.status import Sink, StdoutSink, failure, topic
 
 log = logging.getLogger("dadc")
 
@@ -16,97 +20,116 @@ class Terminated(BaseException):
     """SIGTERM in a deploy: unwinds, so subprocess.run kills the compose command it waits on."""
 
 
-def _sink(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """The status sink; None (after saying why) for a --mqtt URL that is bad usage."""
-    from connector.runtime.status import make_sink
+def _mqtt(opts: RuntimeOptions):  # type: ignore[no-untyped-def]
+    """The MQTT settings, checked now: a bad URL, CA or key is bad usage (exit 2) before any deploy."""
+    from connector.runtime.seams.mqtt import MqttSettings
+    password = None
+    if opts.mqtt_password_file:
+        try:
+            with open(opts.mqtt_password_file, encoding="utf-8") as handle:
+                password = handle.read().rstrip("\n")
+        except OSError as exc:
+            raise UsageError(f"--mqtt-password-file {opts.mqtt_password_file}: {exc.strerror}") from None
+    elif os.environ.get("DADC_MQTT_PASSWORD") is not None and opts.mqtt_username:
+        password = os.environ["DADC_MQTT_PASSWORD"]
+    alpn = tuple(a for a in (opts.mqtt_alpn or "").split(",") if a)
+    return MqttSettings.from_url(opts.mqtt, client_id=opts.mqtt_client_id or "", topic=topic(), ca=opts.mqtt_ca,
+                                 cert=opts.mqtt_cert, key=opts.mqtt_key, alpn=alpn, username=opts.mqtt_username,
+                                 password=password)
+
+
+def _sink(opts: RuntimeOptions, settings, destination: str, role: str) -> Sink:  # type: ignore[no-untyped-def]
+    if settings is None:
+        return StdoutSink()
+    from connector.runtime.seams.mqtt import MqttSink, default_client_id
+    if not settings.client_id:
+        settings = replace(settings, client_id=default_client_id(None, destination, role))
+    return MqttSink(settings)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] | int:
+    opts = RuntimeOptions.from_namespace(args)
+    logsetup.setup(opts.log_file)
     try:
-        return make_sink(args.mqtt, ca=args.mqtt_ca, cert=args.mqtt_cert, key=args.mqtt_key,
-                         client_id=args.mqtt_client_id)
-    except DadcError as exc:
+        return opts, (_mqtt(opts) if opts.mqtt else None)
+    except UsageError as exc:
         print(f"dadc: {exc}", file=sys.stderr)
-        return None
+        return 2
 
 
-def _source(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from connector.runtime.entry import Source
-    return Source(args.definition, args.parameters, args.version, args.connector_id,
-                  args.compose_command, args.stop_timeout)
-
-
-def _context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from connector.runtime import entry
-    return entry.build(_source(args))
-
-
-def _fail(sink, exc: DadcError) -> int:  # type: ignore[no-untyped-def]
-    from connector.runtime.status import failure
-    log.error("%s: %s", exc.error, exc)
-    sink.publish(failure(str(exc), exc.error))
-    sink.close()
-    return 1
+def _destination_guess(opts: RuntimeOptions) -> str:
+    return opts.definition or opts.parameters or "."
 
 
 def deploy(args: argparse.Namespace) -> int:
     from connector.runtime import entry
-    logsetup.setup(args.log_file)
-    sink = _sink(args)
-    if sink is None:
-        return 2
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    opts, mqtt = prepared
+    sink = _sink(opts, mqtt, _destination_guess(opts), "deploy")
 
     def terminate(signum: int, frame: object) -> None:
         raise Terminated()
     signal.signal(signal.SIGTERM, terminate)
     try:
-        ok = entry.start(_source(args), sink, take_lock=not args.under_run)
+        ok = entry.start(opts, sink, take_lock=not opts.under_run)
     except Terminated:
         log.warning("deploy interrupted by SIGTERM")
         return 143
-    sink.close()
+    finally:
+        sink.close()
     return 0 if ok else 1
 
 
 def run(args: argparse.Namespace) -> int:
-    from connector.runtime.lifecycle import Runner
     from connector.runtime import entry
-    logsetup.setup(args.log_file)
-    sink = _sink(args)
-    if sink is None:
-        return 2
+    from connector.runtime.lifecycle import Runner
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    opts, mqtt = prepared
     try:
-        ctx = _context(args)
-        compose_name = ctx.compose.name  # a missing compose CLI fails here, with a status message
+        ctx = entry.build(opts)
+    except DadcError as exc:
+        sink = _sink(opts, mqtt, _destination_guess(opts), "")
+        log.error("%s: %s", exc.error, exc)
+        sink.publish(failure(str(exc), exc.error))
+        sink.close()
+        return 1
+    sink = _sink(opts, mqtt, str(ctx.dest.root), "")
+    try:
+        ctx.compose  # noqa: B018 -- a missing compose CLI fails here, with a status message
         lock = entry.lock_for(ctx)
         lock.acquire()
     except DadcError as exc:
-        return _fail(sink, exc)
-    source = ["--definition", args.definition] if args.definition else ["--parameters", args.parameters]
-    child = [*source, "--under-run", "--compose-command", compose_name]
-    for flag, value in (("--version", args.version), ("--connector-id", args.connector_id),
-                        ("--log-file", args.log_file), ("--stop-timeout", args.stop_timeout)):
-        if value is not None:
-            child += [flag, str(value)]
+        log.error("%s: %s", exc.error, exc)
+        sink.publish(failure(str(exc), exc.error))
+        sink.close()
+        return 1
     try:
-        return Runner(ctx, sink, child, args.retry_base, args.retry_cap).run()
+        return Runner(ctx, sink).run()
     finally:
         lock.release()
 
 
 def stop(args: argparse.Namespace) -> int:
     from connector.runtime import entry
-    logsetup.setup(args.log_file)
+    opts = RuntimeOptions.from_namespace(args)
+    logsetup.setup(opts.log_file)
     try:
-        return 0 if entry.stop(_source(args)) else 1
+        return 0 if entry.stop(opts) else 1
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
 
 
 def plan(args: argparse.Namespace) -> int:
-    import shlex
-
     from connector.plan import Observed, plan_start, plan_stop
+    from connector.runtime import entry, executor
+    opts = RuntimeOptions.from_namespace(args)
     try:
-        ctx = _context(args)
+        ctx = entry.build(opts)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
@@ -116,23 +139,27 @@ def plan(args: argparse.Namespace) -> int:
     except DadcError as exc:
         observed = Observed(ctx.dest.compose_file.is_file(), False)
         print(f"# docker not reachable ({exc}); assuming no containers are running", file=sys.stderr)
-    print(f"# version {ctx.config.profile.version}, compose {ctx.compose.name}, {observed}")
-    for title, steps in (("start", plan_start(ctx.config.profile, ctx.config.params, observed)),
-                         ("stop", plan_stop(ctx.config.profile, ctx.config.params,
-                                            Observed(True, observed.project_running)))):
+    profile = ctx.config.profile
+    print(f"# version {profile.version}, compose {ctx.compose.name} {ctx.compose.version}")
+    print(f"# observed: local copy {'yes' if observed.previous_file else 'no'}, "
+          f"project running {'yes' if observed.project_running else 'no'}")
+    print("# dadc extensions: " + (", ".join(opts.extensions()) or "none (the version's documented behaviour)"))
+    for title, steps in (("start", plan_start(profile, ctx.config.params, observed, opts)),
+                         ("stop", plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts))):
         print(f"{title}:")
-        for step in steps:
-            argv = ctx.compose_argv(step.action, step.file) if step.action in ("pull", "down", "up") else None
-            detail = shlex.join(argv) if argv else f"{step.reason} ({ctx.dest.compose_file})" if step.action == "install" else step.reason
-            print(f"  {step.action}: {detail}")
+        for number, step in enumerate(steps, 1):
+            print(f"  {number}. {executor.describe(ctx, step)}")
+        if not steps:
+            print("  (nothing)")
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
-    from connector.runtime import monitor
+    from connector.runtime import entry
+    opts = RuntimeOptions.from_namespace(args)
     try:
-        ctx = _context(args)
-        found = monitor.containers(ctx.docker, ctx.env, ctx.run_as)
+        ctx = entry.build(opts)
+        found = ctx.docker.containers(ctx.project)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1

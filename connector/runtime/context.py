@@ -1,37 +1,56 @@
-"""What every runtime command shares: the config, the destination, the CLIs, the user to run as."""
+"""What every runtime command shares: the config, the options, the destination, the outside
+systems (docker, compose, AWS) and the user docker runs as."""
 from __future__ import annotations
 
 import grp
 import os
 import pwd
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 from connector.errors import InvalidParameter
-from connector.runtime import compose, process
-from connector.runtime.background import Background
-from connector.runtime.localstate import Destination
+from connector.options import RuntimeOptions
+from connector.runtime.seams import compose, process
+from connector.runtime.seams.aws import Cloud
+from connector.runtime.seams.docker import Docker
+from connector.runtime.seams.local import Destination
 from connector.runtime.settings import Config
-
-DEFAULT_STOP_TIMEOUT = 600.0
 
 
 @dataclass
 class Context:
     config: Config
+    options: RuntimeOptions
     dest: Destination
-    docker: str
-    compose_cli: Background[compose.ComposeCli]  # detected while the deployment fetches
+    docker: Docker
+    compose_cli: "Future[compose.ComposeCli]"  # detected while other work goes on
+    make_cloud: Callable[[], Cloud]
     env: dict[str, str]
     run_as: process.RunAs | None
-    stop_timeout: float
+    _cloud: Cloud | None = field(default=None, repr=False)
 
     @property
     def compose(self) -> compose.ComposeCli:
         return self.compose_cli.result()
 
-    def compose_argv(self, action: str, which: str) -> list[str]:
-        file = self.dest.incoming if which == "new" else self.dest.compose_file
-        return self.compose.command(action, file, self.dest.root)
+    @property
+    def cloud(self) -> Cloud:
+        if self._cloud is None:
+            self._cloud = self.make_cloud()
+        return self._cloud
+
+    @property
+    def project(self) -> str:
+        return compose.project_name()
+
+    def file(self, which: str) -> Path:
+        """incoming: the file just fetched; current: the local copy."""
+        return self.dest.incoming if which == "incoming" else self.dest.compose_file
+
+    def compose_argv(self, action: str, file: Path, *extra: str) -> list[str]:
+        return self.compose.command(action, file, self.dest.root, *extra)
 
 
 def run_as_for(user_id: str | None) -> process.RunAs | None:
@@ -57,11 +76,22 @@ def run_as_for(user_id: str | None) -> process.RunAs | None:
     return process.RunAs(uid, gid, groups)
 
 
-def build(config: Config, compose_command: str | None, stop_timeout: float | None) -> Context:
+def _aws_cloud(region: str | None) -> Callable[[], Cloud]:
+    def make() -> Cloud:
+        from connector.runtime.seams.aws import AwsCloud
+        return AwsCloud.for_region(region)
+    return make
+
+
+def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None) -> Context:
     run_as = run_as_for(config.value("DockerUserId"))
     dest = Destination(config.destination, owner=run_as.uid if run_as else None)
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
     if run_as and run_as.uid != 0:
         env["HOME"] = str(dest.root)  # compose v1 reads ~; the user may have no home of its own
-    return Context(config, dest, compose.docker_binary(), Background(compose.detect, compose_command, env, run_as), env, run_as,
-                   stop_timeout if stop_timeout is not None else DEFAULT_STOP_TIMEOUT)
+    # the compose CLI answers while boto3 loads and the engine is asked what runs
+    detection = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dadc-compose")
+    compose_cli = detection.submit(compose.detect, options.compose_command, env, run_as)
+    detection.shutdown(wait=False)
+    return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
+                   (lambda: cloud) if cloud is not None else _aws_cloud(config.region), env, run_as)

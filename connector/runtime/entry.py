@@ -1,30 +1,22 @@
-"""Start and stop from a definition, as `dadc deploy` / `dadc stop` do (and the conformance harness)."""
+"""From the runtime options to a start or a stop, as `dadc deploy` / `dadc stop` (and the
+conformance harness) run them."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from connector.errors import DadcError
+from connector.options import RuntimeOptions
 from connector.runtime import context, settings
-from connector.runtime.localstate import Lock
+from connector.runtime.seams.aws import Cloud
+from connector.runtime.seams.local import Lock
 from connector.runtime.status import Sink, failure
 
 log = logging.getLogger("dadc")
 
 
-@dataclass(frozen=True)
-class Source:
-    definition: str | None = None
-    parameters: str | None = None
-    version: str | None = None
-    connector_id: str | None = None
-    compose_command: str | None = None
-    stop_timeout: float | None = None
-
-
-def build(source: Source) -> context.Context:
-    config = settings.load(source.definition, source.parameters, source.version, source.connector_id)
-    return context.build(config, source.compose_command, source.stop_timeout)
+def build(options: RuntimeOptions, cloud: Cloud | None = None) -> context.Context:
+    config = settings.load(options.definition, options.parameters, options.version, options.connector_id)
+    return context.build(config, options, cloud)
 
 
 def lock_for(ctx: context.Context) -> Lock:
@@ -32,10 +24,10 @@ def lock_for(ctx: context.Context) -> Lock:
     return Lock(ctx.dest.work / "lock")
 
 
-def start(source: Source, sink: Sink, *, take_lock: bool = True) -> bool:
+def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True) -> bool:
     """The whole start sequence; any failure ends in one fail status message."""
     try:
-        ctx = build(source)
+        ctx = build(options, cloud)
         from connector.runtime import deploy
         if not take_lock:
             return deploy.start(ctx, sink)
@@ -47,8 +39,8 @@ def start(source: Source, sink: Sink, *, take_lock: bool = True) -> bool:
         return False
 
 
-def stop(source: Source) -> bool:
-    ctx = build(source)
+def stop(options: RuntimeOptions) -> bool:
+    ctx = build(options)
     from connector.runtime import stopping
     with lock_for(ctx):
         return stopping.stop(ctx)

@@ -19,10 +19,8 @@ log = logging.getLogger("dadc.run")
 
 
 class Runner:
-    def __init__(self, ctx: Context, sink: Sink, child_args: list[str], retry_base: float = 2.0,
-                 retry_cap: float = 300.0) -> None:
-        self.ctx, self.sink, self.child_args = ctx, sink, child_args
-        self.retry_base, self.retry_cap = retry_base, retry_cap
+    def __init__(self, ctx: Context, sink: Sink) -> None:
+        self.ctx, self.sink, self.options = ctx, sink, ctx.options
         self.stopping = threading.Event()
         self.child: subprocess.Popen[str] | None = None
 
@@ -34,7 +32,8 @@ class Runner:
 
     def deploy_once(self) -> str | None:
         """Run the start sequence in a child; relay its status; return its error kind or None."""
-        argv = [sys.executable, "-m", "connector", "deploy", *self.child_args]
+        argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
+                *self.options.child_argv(compose_command=self.ctx.compose.name)]
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         outcome: str | None = "InternalError"
         assert self.child.stdout is not None
@@ -49,22 +48,24 @@ class Runner:
         return outcome
 
     def run(self) -> int:
+        """0 once stopped cleanly; 1 when the stop sequence left containers behind."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._signal)
         attempt = 0
         while not self.stopping.is_set():
             outcome = self.deploy_once()
-            if outcome is None or outcome == "InvalidParameter" or self.stopping.is_set():
+            # a failed start is final, as it was for the original, unless --retry asks for more
+            if outcome in (None, "InvalidParameter") or not self.options.retry or self.stopping.is_set():
                 break
-            delay = min(self.retry_cap, self.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
+            delay = min(self.options.retry_cap, self.options.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
             attempt += 1
-            log.warning("deployment failed (%s); retry %d in %.1fs", outcome, attempt, delay)
+            log.warning("deployment failed (%s); --retry: attempt %d in %.1fs", outcome, attempt + 1, delay)
             self.stopping.wait(delay)
         frequency = int(self.ctx.config.value("DockerContainerStatusLogFrequency") or 300)
         while not self.stopping.is_set():
-            monitor.log_status(self.ctx.docker, self.ctx.env, self.ctx.run_as)
+            monitor.log_status(self.ctx.docker, self.ctx.project)
             self.stopping.wait(frequency)
         ok = stopping.stop(self.ctx)
         self.sink.close()
         log.info("stopped%s", "" if ok else " (with containers left, see above)")
-        return 0
+        return 0 if ok else 1

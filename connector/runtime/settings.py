@@ -1,15 +1,15 @@
-"""From --definition / --parameters to a validated connector configuration."""
+"""From a definition (or a bare Parameters object) to the configuration the runtime runs: one
+pass through the validator, whose located connector is used as is."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from connector import arn, profiles
 from connector.errors import InvalidParameter
-from connector.validation import rules_connectors
-from connector.validation.engine import validate_bytes
+from connector.validation.engine import LocatedConnector, validate_bytes
 from connector.validation.findings import Finding
 
 
@@ -18,7 +18,8 @@ class Config:
     profile: profiles.Profile
     params: dict[str, str]
     region: str | None
-    source: str  # the file, for messages
+    source: str  # the file or s3:// URL, for messages
+    digest: str = ""  # of the connector's ARN and parameters: a changed definition changes it
 
     @property
     def destination(self) -> Path:
@@ -35,10 +36,6 @@ class Config:
         return json.loads(raw) if raw else []
 
 
-def _errors(findings: list[Finding], prefix: str) -> list[Finding]:
-    return [f for f in findings if f.severity == "error" and (f.pointer == prefix or f.pointer.startswith(prefix + "/") or not f.pointer.startswith("/"))]
-
-
 def _raise(errors: list[Finding], source: str) -> None:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -46,41 +43,43 @@ def _raise(errors: list[Finding], source: str) -> None:
                            findings=[f.to_json() for f in errors])
 
 
-def load(definition: str | None, parameters: str | None, version: str | None,
-         connector_id: str | None) -> Config:
-    """Read and validate; raise InvalidParameter naming the first error and its place."""
+def _pick(connectors: list[LocatedConnector], connector_id: str | None, source: str) -> LocatedConnector:
+    ours = [c for c in connectors if connector_id is None or c.id == connector_id]
+    if not ours:
+        which = f" with Id {connector_id!r}" if connector_id else ""
+        raise InvalidParameter(f"{source}: no DockerApplicationDeployment connector{which}")
+    if len(ours) > 1:
+        raise InvalidParameter(f"{source}: several DockerApplicationDeployment connectors; pick one with --connector-id")
+    return ours[0]
+
+
+def from_bytes(source: str, raw: bytes, *, version: str | None = None, connector_id: str | None = None,
+               bare: bool = False) -> Config:
+    """Validate and pick our connector; raise InvalidParameter naming the first error and its place.
+    bare: raw is a Parameters object and version (N, vN, an ARN, latest) says whose."""
+    ref = None
+    if bare:
+        if not version:
+            raise InvalidParameter("--parameters needs --version")
+        ref = arn.resolve(version)
+    result = validate_bytes(source, raw, version=ref.version if ref else None)
+    if result.fatal or result.document_errors:
+        _raise(result.document_errors or [f for f in result.findings if f.severity == "error"], source)
+    connector = _pick(result.connectors, connector_id, source)
+    if connector.errors:
+        _raise(connector.errors, source)
+    assert connector.ref is not None  # an unreadable ARN is an error above
+    region = connector.ref.region or (ref.region if ref else None)
+    params = dict(connector.parameters or {})
+    digest = hashlib.sha256(json.dumps([connector.ref.version, params], sort_keys=True).encode()).hexdigest()
+    return Config(profiles.get(connector.ref.version), params, region, source, digest)
+
+
+def load(definition: str | None, parameters: str | None, version: str | None, connector_id: str | None) -> Config:
     path = definition or parameters
     assert path is not None
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidParameter(f"cannot read {path}: {exc.strerror}") from None
-    if parameters:
-        if not version:
-            raise InvalidParameter("--parameters needs --version")
-        ref = arn.resolve(version)
-        result = validate_bytes(path, raw, version=ref.version)
-        errors = [f for f in result.findings if f.severity == "error"]
-        if errors:
-            _raise(errors, path)
-        return Config(profiles.get(ref.version), json.loads(raw), ref.region, path)
-    result = validate_bytes(path, raw)
-    if result.fatal:
-        _raise([f for f in result.findings if f.severity == "error"], path)
-    data = json.loads(raw)
-    pointer, _ = rules_connectors.connectors_pointer(data)
-    connectors: Any = rules_connectors.connectors_at(data, pointer) if pointer else []
-    ours = [(i, c) for i, c in enumerate(connectors if isinstance(connectors, list) else [])
-            if isinstance(c, dict) and isinstance(c.get("ConnectorArn"), str) and arn.is_this_connector(c["ConnectorArn"])
-            and (connector_id is None or c.get("Id") == connector_id)]
-    if not ours:
-        which = f" with Id {connector_id!r}" if connector_id else ""
-        raise InvalidParameter(f"{path}: no DockerApplicationDeployment connector{which}")
-    if len(ours) > 1:
-        raise InvalidParameter(f"{path}: several DockerApplicationDeployment connectors; pick one with --connector-id")
-    index, connector = ours[0]
-    errors = _errors(result.findings, f"{pointer}/{index}")
-    if errors:
-        _raise(errors, path)
-    ref = arn.parse_connector_arn(connector["ConnectorArn"])
-    return Config(profiles.get(ref.version), dict(connector.get("Parameters") or {}), ref.region, path)
+    return from_bytes(path, raw, version=version, connector_id=connector_id, bare=bool(parameters))

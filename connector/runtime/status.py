@@ -5,8 +5,14 @@ import json
 import sys
 from typing import Any, Protocol
 
-TOPIC = "dockerapplicationdeploymentconnector/message/status"
+from connector import profiles
+
 SUCCESS_TEXT = "Successfully triggered docker-compose up"
+
+
+def topic(prefix: str = "") -> str:
+    """The documented topic (parameters.json), after a fleet's per-device prefix if any."""
+    return prefix + str(profiles.settings()["status_topic"])
 
 
 def success(bucket: str, key: str, version: str | None) -> dict[str, Any]:
@@ -22,7 +28,7 @@ def failure(message: str, error: str) -> dict[str, Any]:
 
 class Sink(Protocol):
     def publish(self, payload: dict[str, Any]) -> None: ...
-    def close(self, timeout: float = 5.0) -> None: ...
+    def close(self, timeout: float = 10.0) -> None: ...
 
 
 class StdoutSink:
@@ -32,12 +38,5 @@ class StdoutSink:
         sys.stdout.write(json.dumps(payload, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         pass
-
-
-def make_sink(url: str | None, **tls: str | None) -> Sink:
-    if not url:
-        return StdoutSink()
-    from connector.runtime.mqtt import MqttSink
-    return MqttSink(url, **tls)

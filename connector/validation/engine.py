@@ -16,12 +16,37 @@ NEEDS_VERSION = rule("E0004", "needs-version",
                      "A bare Parameters object carries no ARN: give --version N (exit 2 without it).")
 
 
+@dataclass(frozen=True)
+class LocatedConnector:
+    """One DockerApplicationDeployment connector as the validator found it: where it is, its
+    version (when its ARN or --version says), its parameters, and the findings inside it."""
+
+    pointer: str
+    id: str | None
+    ref: arn.ConnectorRef | None
+    parameters: Any
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
 @dataclass
 class FileResult:
     file: str
     findings: list[Finding] = field(default_factory=list)
     fatal: bool = False  # unreadable, unparsable or unusable without more options: exit 2
     units: list[tuple[str, str]] = field(default_factory=list)  # (name, pointer) for junit
+    connectors: list[LocatedConnector] = field(default_factory=list)
+    connectors_pointer: str | None = None  # where the Connectors array is
+
+    @property
+    def document_errors(self) -> list[Finding]:
+        """Errors that belong to no connector entry (the file, its shape, a misplaced member)."""
+        under = self.connectors_pointer
+        return [f for f in self.findings if f.severity == "error"
+                and not (under is not None and f.pointer.startswith(under + "/"))]
 
     @property
     def errors(self) -> int:
@@ -56,6 +81,23 @@ def _check_params(doc: Document, params: Any, pointer: str, profile: profiles.Pr
         value = params["AWSSecretsArnList"]
         if isinstance(value, (str, list)):
             yield from check_secrets(value, join(pointer, "AWSSecretsArnList"), ref, lambda: doc.positions)
+
+
+def _ours(doc: Document, version: int | None) -> list[LocatedConnector]:
+    """Where each of our connectors is (before its findings are attached)."""
+    pointer, _ = rc.connectors_pointer(doc.data)
+    if pointer is None:
+        return [LocatedConnector("", None, arn.ConnectorRef(version), doc.data)] if version is not None else []
+    connectors = rc.connectors_at(doc.data, pointer)
+    found = []
+    for index, entry in enumerate(connectors if isinstance(connectors, list) else []):
+        carn = entry.get("ConnectorArn") if isinstance(entry, dict) else None
+        if isinstance(carn, str) and "/connectors/" in carn and arn.is_this_connector(carn):
+            ref, _ = rc.check_arn(carn, "")
+            cid = entry.get("Id")
+            found.append(LocatedConnector(join(pointer, index), cid if isinstance(cid, str) else None, ref,
+                                          entry.get("Parameters")))
+    return found
 
 
 def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
@@ -99,6 +141,8 @@ def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict:
     result = FileResult(name, fatal=doc.fatal)
     if not doc.fatal:
         result.units = _units(doc)
+        result.connectors_pointer = rc.connectors_pointer(doc.data)[0]
+        located = _ours(doc, version)
     for f in findings:
         if not f.line:
             line, column = (doc.positions.line_column(f.offset) if f.offset is not None
@@ -107,6 +151,10 @@ def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict:
         f = replace(f, file=name, offset=None)
         result.findings.append(f.escalated() if strict else f)
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+    if not doc.fatal:
+        result.connectors = [replace(c, findings=tuple(
+            f for f in result.findings if f.pointer == c.pointer or f.pointer.startswith(c.pointer + "/")
+            or not c.pointer)) for c in located]
     return result
 
 

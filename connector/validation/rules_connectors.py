@@ -25,7 +25,7 @@ NAME = rule("E1007", "definition-name", "A create-connector-definition input's N
 ARN_SYNTAX = rule("E2001", "arn-syntax", "ConnectorArn is arn:<partition>:greengrass:<region>::/connectors/<Name>/versions/<N>.")
 ARN_PARTITION = rule("E2002", "arn-partition", "The ARN's partition is aws, aws-cn or aws-us-gov.")
 ARN_REGION = rule("E2003", "arn-region", "The ARN's region is a real region of its partition, not the placeholder 'region'.")
-ARN_VERSION = rule("E2004", "arn-version", "The ARN names a version that exists (1-6).")
+ARN_VERSION = rule("E2004", "arn-version", f"The ARN names a version that exists ({profiles.versions_text()}), written as the service writes it (7, not 07).")
 ARN_ACCOUNT = rule("E2005", "arn-account", "Connector ARNs leave the account field empty.")
 
 _ARN_RULES = {"syntax": ARN_SYNTAX, "partition": ARN_PARTITION, "region": ARN_REGION,

@@ -79,13 +79,32 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
             yield TYPE(here, f"{name} must be a string, not {type(value).__name__} "
                              f"(write {json_string(value)})")
             continue
-        if spec.matches(value):
+        shown = _pattern_text(spec, profile.version)
+        if spec.matches(value) and (spec.maximum is None or int(value) <= spec.maximum):
             yield from _value_notes(name, value, here)
+        elif spec.matches(value):
+            yield PATTERN(here, f"{name} {value!r} is more than {spec.maximum}, the largest version "
+                                f"{profile.version} accepts")
         elif spec.kind == "boolean" and spec.matches(value, ignore_case=True):
-            yield BOOLEAN_CASE(here, f"{name} {value!r} does not match {spec.documented_pattern}; "
-                                     f"write {value.lower()!r}")
+            yield BOOLEAN_CASE(here, f"{name} {value!r} does not match {shown}; write {value.lower()!r}")
         else:
-            yield PATTERN(here, f"{name} {value!r} does not match {spec.documented_pattern}")
+            yield PATTERN(here, f"{name} {value!r} does not match {shown}{_later_hint(name, value, profile)}")
+
+
+def _pattern_text(spec: profiles.Parameter, version: int) -> str:
+    """The documented pattern, or dadc's where a version changed it (docs/compatibility.md)."""
+    changed = [v for v in spec.changed_in() if v <= version]
+    return f"{spec.pattern} (version {changed[-1]}; see docs/compatibility.md)" if changed else spec.documented_pattern
+
+
+def _later_hint(name: str, value: str, profile: Profile) -> str:
+    """A value a later version accepts (a 32-bit UID before version 7) says so."""
+    for version in profiles.known_versions():
+        later = profiles.get(version).parameter(name)
+        if version > profile.version and later is not None and later.matches(value) \
+                and (later.maximum is None or int(value) <= later.maximum):
+            return f"; version {version} accepts it"
+    return ""
 
 
 def _value_notes(name: str, value: str, pointer: str) -> Iterator[Finding]:

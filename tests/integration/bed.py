@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,24 +99,65 @@ def remove_project() -> None:
 
 
 class Events:
-    """docker events between start() and stop(): the order in which the engine saw things happen."""
+    """The engine's events caused by one action, with no clock involved: the stream is opened
+    before the action and bracketed by two marker events this class makes itself (a volume
+    created and removed); everything between the markers is the action's."""
+
+    def __init__(self, timeout: float = 120) -> None:
+        self.timeout = timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: "queue.Queue[str]" = queue.Queue()
 
     def start(self) -> "Events":
-        self.since = f"{time.time() - 0.5:.3f}"
+        self.proc = subprocess.Popen(["docker", "events", "--format", "{{json .}}"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        # `docker events` subscribes some time after it starts: until a marker shows up in the
+        # stream, it may have missed it, so make another one. The first marker seen proves it live.
+        deadline = time.monotonic() + self.timeout
+        while self._until_marker(wait=2.0) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("docker events showed none of our markers")
         return self
 
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def _until_marker(self, wait: float | None = None) -> list[tuple[str, str, str]] | None:
+        """Make a marker event and return the events before it; None if it was not seen within
+        `wait` seconds (only while the stream may not be live yet)."""
+        name = f"dadc-events-marker-{uuid.uuid4().hex[:12]}"
+        subprocess.run(["docker", "volume", "create", name], capture_output=True, check=True, timeout=60)
+        subprocess.run(["docker", "volume", "rm", name], capture_output=True, check=True, timeout=60)
+        rows: list[tuple[str, str, str]] = []
+        deadline = time.monotonic() + (wait if wait is not None else self.timeout)
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                if wait is not None:
+                    return None
+                raise TimeoutError(f"marker {name} not seen within {self.timeout}s") from None
+            event = json.loads(line)
+            actor = event.get("Actor", {})
+            row = (event.get("Type", ""), event.get("Action", ""),
+                   actor.get("Attributes", {}).get("name") or actor.get("ID", ""))
+            if row[0] == "volume" and row[1] == "create" and actor.get("ID") == name:
+                return rows
+            rows.append(row)
+
     def stop(self) -> list[tuple[str, str, str]]:
-        until = f"{time.time() + 0.5:.3f}"
-        time.sleep(0.6)
-        out = subprocess.run(["docker", "events", "--since", self.since, "--until", until, "--format",
-                              "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"name\"}}"],
-                             capture_output=True, text=True, timeout=60).stdout
-        rows = []
-        for line in out.splitlines():
-            parts = line.split(" ", 3)
-            if len(parts) == 4:
-                rows.append((parts[0], parts[1], parts[3] or parts[2]))
-        return rows
+        """The events since start(), in the engine's order."""
+        try:
+            rows = self._until_marker()
+            assert rows is not None
+            return rows
+        finally:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
 
 def first(events: list[tuple[str, str, str]], kind: str, action: str) -> int:

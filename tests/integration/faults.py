@@ -1,12 +1,15 @@
 """Fault helpers: a Docker socket that appears later, a broker of one's own, a tiny file system."""
 from __future__ import annotations
 
+import json
 import os
+import queue
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 class LateDockerSocket:
@@ -61,14 +64,23 @@ class LateDockerSocket:
 
 
 class Broker:
-    """A mosquitto of the test's own on a free port, to stop and start at will."""
+    """A mosquitto of the test's own on a free port, to stop and start at will. With a folder,
+    it keeps sessions across restarts (persistence) and logs every connection there."""
 
-    def __init__(self, port: int) -> None:
-        self.port, self.proc = port, None
+    def __init__(self, port: int, folder: Path | None = None) -> None:
+        self.port, self.folder, self.proc = port, folder, None
+        self.log = folder / "mosquitto.log" if folder else None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-p", str(self.port)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        argv = ["mosquitto", "-p", str(self.port)]
+        if self.folder:
+            conf = self.folder / "mosquitto.conf"
+            # as root: it writes its log and sessions in the test's own (private) folder
+            conf.write_text(f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                            f"persistence_location {self.folder}/\nlog_dest file {self.log}\nlog_type all\n"
+                            "connection_messages true\n")
+            argv = ["mosquitto", "-c", str(conf)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -79,9 +91,82 @@ class Broker:
 
     def stop(self) -> None:
         if self.proc:
-            self.proc.terminate()
+            self.proc.terminate()  # mosquitto saves its sessions on SIGTERM
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+
+class Throttle:
+    """A TCP proxy to a local port that passes client-to-server bytes at a limited rate: a slow
+    uplink, so a large message takes longer than any short timeout to send."""
+
+    def __init__(self, target: int, bytes_per_second: int) -> None:
+        self.target, self.rate = target, bytes_per_second
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, throttled: bool) -> None:
+        chunk = max(1, self.rate // 20)
+        try:
+            while data := source.recv(chunk if throttled else 65536):
+                sink.sendall(data)
+                if throttled:
+                    time.sleep(len(data) / self.rate)  # the link's pace, not a test signal
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class PersistentSubscriber:
+    """A QoS 1 subscriber whose session outlives broker restarts (clean session off): nothing
+    published while it is away is lost to it, so any loss the test sees is the publisher's."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        import uuid
+
+        import paho.mqtt.client as mqtt
+        self.messages: "queue.Queue[Any]" = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}",
+                                  clean_session=False)
+        self.client.reconnect_delay_set(0.1, 1)
+        subscribed: "queue.Queue[bool]" = queue.Queue()
+        self.client.on_message = lambda c, u, m: self.messages.put(json.loads(m.payload))
+        self.client.on_subscribe = lambda *a: subscribed.put(True)
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        subscribed.get(timeout=10)
+
+    def get(self, timeout: float = 60) -> Any:
+        return self.messages.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def free_port() -> int:

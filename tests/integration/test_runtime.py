@@ -212,18 +212,22 @@ def test_status_over_mqtt_and_a_second_instance_is_locked_out(bed: Bed, mqtt_sub
     assert containers() == []
 
 
-def test_s3_unreachable_deploys_the_local_copy(bed: Bed) -> None:
+def test_s3_unreachable_fails_by_default_and_the_offline_fallback_deploys_the_local_copy(bed: Bed) -> None:
+    """v5 as documented: S3 down is a fail status and nothing is touched; --offline-fallback
+    (v7's DockerOfflineMode, for any version) deploys the local copy."""
     bed.put(compose_text({"web": bed.open_image}))
     definition = bed.definition(5)
     deploy_ok(bed, definition)
+    running = containers(running_only=True)
     offline = dict(bed.env, AWS_ENDPOINT_URL="http://127.0.0.1:9", PATH=__import__("os").environ["PATH"])
     proc = bed.dadc("deploy", "--definition", str(definition), env=offline)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "deploying the local copy" in proc.stderr
-    assert len(containers(running_only=True)) == 1
-    other = bed.definition(5, name="other.json", DockerComposeFileS3Key="other.yml")
-    proc = bed.dadc("deploy", "--definition", str(other), env=offline)
     assert proc.returncode == 1 and statuses(proc.stdout)[-1]["error"] == "InternalError"
+    assert "unreachable" in statuses(proc.stdout)[-1]["error_message"]
+    assert containers(running_only=True) == running and " down" not in proc.stderr
+    proc = bed.dadc("deploy", "--definition", str(definition), "--offline-fallback", env=offline)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "offline fallback: deploying the local copy" in proc.stderr
+    assert len(containers(running_only=True)) == 1
 
 
 @pytest.mark.parametrize("version", [1, 6])

@@ -112,8 +112,10 @@ def test_bad_usage_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_versions_json_is_a_list_of_profiles(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "versions", "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and [p["version"] for p in doc] == [1, 2, 3, 4, 5, 6]
-    assert doc[4]["behaviours"]["pull_before_down"] is True and doc[3]["behaviours"]["pull_before_down"] is False
+    assert code == 0 and [p["version"] for p in doc] == [1, 2, 3, 4, 5, 6, 7]
+    v5, v4 = doc[4]["start_sequence"], doc[3]["start_sequence"]
+    assert v5.index("pull (when DockerPullBeforeUp)") < [c.split(" ")[0] for c in v5].index("down")  # pull before down
+    assert [c.split(" ")[0] for c in v4].index("down") < v4.index("pull")
     code, out, _ = run(capsys, "versions")
     assert "StopContainersOnNewDeployment" in out and "pull-down-up" in out
 
@@ -122,8 +124,10 @@ def test_resolve_cli(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "resolve", "--format", "json", ARN.format(5))
     doc = json.loads(out)
     assert code == 0 and (doc["version"], doc["partition"], doc["region"]) == (5, "aws", "us-west-2")
-    code, _, err = run(capsys, "resolve", ARN.format(7))
-    assert code == 2 and "1-6" in err
+    code, out, _ = run(capsys, "resolve", ARN.format(7))
+    assert code == 0 and "DockerOfflineMode" in out  # the last version AWS shipped
+    code, _, err = run(capsys, "resolve", ARN.format(8))
+    assert code == 2 and "1-7" in err
     code, _, err = run(capsys, "resolve", "arn:aws:greengrass:us-west-2::/connectors/Other/versions/1")
     assert code == 2 and "another connector" in err
 

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from connector.errors import InvalidParameter, SourceError
-from connector.runtime import context, sources
+from connector.runtime import context
+from connector.runtime.seams import s3 as sources
 
 
 def test_docker_user_id_must_be_ours_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,13 +36,13 @@ class FakeS3:
 
 def test_a_different_version_than_asked_is_never_deployed() -> None:
     with pytest.raises(SourceError) as info:
-        sources.fetch(FakeS3("v2"), "b", "k", "v1")
+        sources.S3(FakeS3("v2")).fetch("b", "k", "v1")
     assert "returned version v2 when v1 was asked for" in str(info.value)
-    assert sources.fetch(FakeS3("v1"), "b", "k", "v1").version_id == "v1"
+    assert sources.S3(FakeS3("v1")).fetch("b", "k", "v1").version_id == "v1"
 
 
 def test_reading_stops_at_the_cap() -> None:
     big = FakeS3(None, b"#" * (sources.MAX_BYTES + 10))
     with pytest.raises(InvalidParameter) as info:
-        sources.fetch(big, "b", "k", None)
+        sources.S3(big).fetch("b", "k", None)
     assert "larger than" in str(info.value)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from connector.errors import CredentialError, InvalidParameter
-from connector.runtime import credentials, process
+from connector.runtime.seams import process
+from connector.runtime.seams import secrets as credentials
+from connector.runtime.seams.docker import Docker
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-x-AbCdEf"
 PASSWORD = "s3cr3t-Pa55word-XYZ"
@@ -65,7 +67,7 @@ def fake_docker(tmp_path: Path, exit_code: int) -> Path:
 def test_login_passes_the_password_on_stdin_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     login = credentials.Login("r.example:5000", "user", PASSWORD, ARN)
-    credentials.docker_login(str(fake_docker(tmp_path, 0)), tmp_path / "cfg", login, None)
+    Docker(str(fake_docker(tmp_path, 0))).login(tmp_path / "cfg", login)
     assert (tmp_path / "stdin").read_text() == PASSWORD
     assert PASSWORD not in (tmp_path / "argv").read_text()
     assert "--password-stdin" in (tmp_path / "argv").read_text()
@@ -76,7 +78,7 @@ def test_login_passes_the_password_on_stdin_only(tmp_path: Path, caplog: pytest.
 def test_a_failed_login_never_shows_the_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     login = credentials.Login("r.example:5000", "user", PASSWORD, ARN)
     with pytest.raises(CredentialError) as info:
-        credentials.docker_login(str(fake_docker(tmp_path, 1)), tmp_path / "cfg", login, None)
+        Docker(str(fake_docker(tmp_path, 1))).login(tmp_path / "cfg", login)
     assert PASSWORD not in str(info.value) and PASSWORD not in repr(info.value.details)
     assert "********" in str(info.value) and PASSWORD not in caplog.text
 

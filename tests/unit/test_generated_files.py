@@ -23,6 +23,31 @@ def test_rules_doc_is_current() -> None:
     assert (ROOT / "docs" / "rules.md").read_text() == rulesdoc.render(), "run scripts/gen-docs"
 
 
+def test_systemd_unit_is_current_and_lists_every_option_of_run() -> None:
+    """The unit's example comes from the same options as the CLI and the deploy child."""
+    from connector import cli, options
+    text = (ROOT / "systemd" / "dadc.service").read_text()
+    assert text == options.systemd_unit(), "run scripts/gen-docs"
+    flags = {f for a in cli.build_parser()._subparsers._group_actions[0].choices["run"]._actions
+             for f in a.option_strings if a.help != "==SUPPRESS==" and f.startswith("--")}
+    listed = {flag for flag in flags if f"#   {flag}" in text} | {"--definition", "--log-file", "--help"}
+    assert flags <= listed, flags - listed
+
+
+def test_the_deploy_child_gets_every_option_it_takes_from_the_same_fields() -> None:
+    from connector.options import RuntimeOptions
+    opts = RuntimeOptions(definition="/d.json", connector_id="c", stop_timeout=3.0, offline_fallback=True,
+                          mqtt="mqtt://b", retry=True, log_file="/l")
+    argv = opts.child_argv(compose_command="docker compose")
+    assert argv == ["--definition", "/d.json", "--connector-id", "c", "--compose-command", "docker compose",
+                    "--stop-timeout", "3", "--log-file", "/l", "--offline-fallback"]
+    from connector import cli
+    parsed = cli.build_parser().parse_args(["deploy", "--under-run", *argv])
+    assert RuntimeOptions.from_namespace(parsed) == RuntimeOptions(
+        definition="/d.json", connector_id="c", stop_timeout=3.0, offline_fallback=True, log_file="/l",
+        compose_command="docker compose", under_run=True)
+
+
 def _registry() -> "jsonschema.protocols.Validator":
     from referencing import Registry, Resource
     resources = [(doc["$id"], Resource.from_contents(doc))

@@ -29,7 +29,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_versions_from_another_folder(installed: Path, tmp_path: Path) -> None:
     out = subprocess.run([str(installed), "versions", "--format", "json"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
-    assert [p["version"] for p in json.loads(out)] == [1, 2, 3, 4, 5, 6]
+    assert [p["version"] for p in json.loads(out)] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_schema_and_validate_from_another_folder(installed: Path, tmp_path: Path) -> None:

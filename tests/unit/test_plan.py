@@ -11,12 +11,19 @@ AGAIN = Observed(previous_file=True, project_running=True)
 ORPHANS = Observed(previous_file=False, project_running=True)
 
 
+COMPOSE_LEVEL = {"remove": "force-remove"}  # the removal by label, as the earlier planner called it
+FILES = {"incoming": "new"}
+
+
 def actions(steps: list) -> list[str]:  # type: ignore[type-arg]
-    """The compose-level actions; install always comes right before up (checked here)."""
-    names = [s.action for s in steps]
+    """The compose-level actions; install always comes right before up, and every start begins
+    with fetch then login (both checked here)."""
+    names = [s.kind for s in steps]
     if "up" in names:
         assert names[names.index("up") - 1] == "install", names
-    return [n for n in names if n != "install"]
+    if "fetch" in names:
+        assert names[:2] == ["fetch", "login"], names
+    return [COMPOSE_LEVEL.get(n, n) for n in names if n not in ("install", "fetch", "login")]
 
 
 @pytest.mark.parametrize(("version", "first", "again"), [
@@ -30,9 +37,9 @@ def test_first_deploy_and_redeploy(version: int, first: list[str], again: list[s
 
 
 def test_down_uses_the_previous_file_and_pull_the_new_one() -> None:
-    steps = plan_start(profiles.get(5), {}, AGAIN)
-    assert [(s.action, s.file) for s in steps] == [("pull", "new"), ("down", "current"), ("install", "new"),
-                                                   ("up", "current")]
+    steps = [s for s in plan_start(profiles.get(5), {}, AGAIN) if s.kind not in ("fetch", "login")]
+    assert [(s.kind, FILES.get(s.file, s.file)) for s in steps] == [("pull", "new"), ("down", "current"),
+                                                                    ("install", "new"), ("up", "current")]
 
 
 def test_v6_flags() -> None:
@@ -55,8 +62,8 @@ def test_stop_always_downs_before_v6(version: int) -> None:
 
 def test_orphans_without_a_file_need_force_deploy() -> None:
     assert actions(plan_start(profiles.get(1), {}, ORPHANS)) == ["abort", "up"]
-    assert "ForceDeploy" not in plan_start(profiles.get(1), {}, ORPHANS)[0].reason  # v1 has no ForceDeploy
-    step = plan_start(profiles.get(2), {}, ORPHANS)[0]
-    assert step.action == "abort" and "set ForceDeploy" in step.reason
+    assert "ForceDeploy" not in plan_start(profiles.get(1), {}, ORPHANS)[2].reason  # v1 has no ForceDeploy
+    step = plan_start(profiles.get(2), {}, ORPHANS)[2]
+    assert step.kind == "abort" and "set ForceDeploy" in step.reason
     assert actions(plan_start(profiles.get(2), {"ForceDeploy": "true"}, ORPHANS)) == ["force-remove", "up"]
     assert actions(plan_start(profiles.get(5), {"ForceDeploy": "True"}, ORPHANS)) == ["pull", "force-remove", "up"]

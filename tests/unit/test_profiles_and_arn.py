@@ -8,9 +8,9 @@ from connector.errors import InvalidParameter
 ARN = "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/{}"
 
 
-def test_six_versions_registered_from_data() -> None:
-    assert profiles.known_versions() == [1, 2, 3, 4, 5, 6]
-    assert profiles.latest().version == 6
+def test_seven_versions_registered_from_data() -> None:
+    assert profiles.known_versions() == [1, 2, 3, 4, 5, 6, 7]
+    assert profiles.latest().version == 7
 
 
 @pytest.mark.parametrize(("version", "sequence"), [
@@ -18,7 +18,9 @@ def test_six_versions_registered_from_data() -> None:
     (4, ["down", "pull", "up"]), (5, ["pull", "down", "up"]), (6, ["pull", "down", "up"]),
 ])
 def test_start_sequence_follows_the_changelog(version: int, sequence: list[str]) -> None:
-    assert [s.command for s in profiles.get(version).start_sequence] == sequence
+    commands = [s.command for s in profiles.get(version).start_sequence]
+    assert commands[:2] == ["fetch", "login"]  # every version fetches the file, then logs in
+    assert commands[2:] == sequence
 
 
 @pytest.mark.parametrize(("name", "since"), [
@@ -46,7 +48,7 @@ def test_defaults_and_flags() -> None:
     ("arn:aws-cn:greengrass:cn-northwest-1::/connectors/DockerApplicationDeployment/versions/2", 2, "aws-cn", "cn-northwest-1"),
     ("arn:aws-us-gov:greengrass:us-gov-east-1::/connectors/DockerApplicationDeployment/versions/6", 6, "aws-us-gov", "us-gov-east-1"),
     ("DockerApplicationDeployment/versions/3", 3, None, None),
-    ("4", 4, None, None), ("v1", 1, None, None), ("V6", 6, None, None), ("latest", 6, None, None),
+    ("4", 4, None, None), ("v1", 1, None, None), ("V6", 6, None, None), ("latest", 7, None, None),
 ])
 def test_resolve(ident: str, version: int, partition: str | None, region: str | None) -> None:
     ref = arn.resolve(ident)
@@ -54,7 +56,7 @@ def test_resolve(ident: str, version: int, partition: str | None, region: str | 
 
 
 @pytest.mark.parametrize(("ident", "reason"), [
-    (ARN.format(7), "version"), ("7", "version"), ("v0", "version"),
+    (ARN.format(8), "version"), ("8", "version"), ("v0", "version"), (ARN.format("05"), "version"),
     (ARN.replace("us-west-2", "region").format(5), "region"),
     (ARN.replace("us-west-2", "cn-north-1").format(5), "region"),
     (ARN.replace(":aws:", ":aws-xx:").format(5), "partition"),
@@ -68,5 +70,23 @@ def test_resolve_errors_say_what_is_wrong(ident: str, reason: str) -> None:
         arn.resolve(ident)
     assert info.value.reason == reason
     assert isinstance(info.value, InvalidParameter)
-    if reason == "version":
-        assert "1-6" in str(info.value)
+    if reason == "version":  # says which versions exist, or how the service writes the number
+        assert "1-7" in str(info.value) or "the service knows it only as 5" in str(info.value)
+
+
+def test_every_profile_matches_the_profile_schema_and_names_known_parameters() -> None:
+    """The schema lists exactly the members the code reads: anything else in a profile fails."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    folder = Path(__file__).resolve().parents[2] / "versions"
+    schema = json.loads((folder / "profile.schema.json").read_text())
+    for path in sorted(folder.glob("v*.json")):
+        raw = json.loads(path.read_text())
+        jsonschema.validate(raw, schema)
+        profile = profiles.get(raw["version"])
+        for command in profile.start_sequence + profile.stop_sequence:
+            for name in filter(None, (command.when, command.fallback and command.fallback.when)):
+                assert profile.parameter(name) is not None, (path.name, name)
+                assert profile.parameter(name).kind == "boolean", (path.name, name)

@@ -1,0 +1,184 @@
+"""The runtime options, written once: each field of RuntimeOptions carries its flag, help and
+where it applies. The CLI's arguments, the deploy child's command line (`dadc run` starts
+`dadc deploy` for each start sequence) and the systemd unit's example are derived from it.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
+
+RUNTIME_COMMANDS = ("run", "deploy", "stop", "plan", "status")
+ALL = frozenset(RUNTIME_COMMANDS)
+STARTS = frozenset({"run", "deploy", "plan"})  # commands that run (or print) a start sequence
+MQTT = frozenset({"run", "deploy"})
+
+
+def opt(flag: str, help: str, *, default: Any = None, metavar: str | None = None,
+        commands: frozenset[str] = ALL, child: bool = True, extension: bool = False,
+        hidden: bool = False, group: str = "connector") -> Any:
+    """A field with its CLI metadata. child: passed on to the deploy child of `dadc run`;
+    extension: goes further than the versions' documentation (listed by `dadc plan`)."""
+    return field(default=default, metadata={
+        "flag": flag, "help": help, "metavar": metavar, "commands": commands, "child": child,
+        "extension": extension, "hidden": hidden, "group": group})
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    # --- where the connector definition comes from
+    definition: str | None = opt("--definition", "the connector definition: a file of any accepted shape, or "
+                                 "s3://BUCKET/KEY", metavar="FILE|s3://BUCKET/KEY", group="definition")
+    parameters: str | None = opt("--parameters", "a bare Parameters object (with --version)", metavar="FILE",
+                                 group="definition")
+    version: str | None = opt("--version", "version for --parameters: N, vN, an ARN or latest", metavar="IDENT",
+                              group="definition")
+    connector_id: str | None = opt("--connector-id", "which connector of the definition, when it has several",
+                                   metavar="ID", group="definition")
+    # --- how dadc runs the version
+    compose_command: str | None = opt("--compose-command", "the compose CLI, e.g. 'docker compose' or "
+                                      "/usr/bin/docker-compose (default: the plugin, else docker-compose)",
+                                      metavar="CMD")
+    stop_timeout: float | None = opt("--stop-timeout", "limit for each down (default: the version's 600 s)",
+                                     metavar="SECONDS")
+    log_file: str | None = opt("--log-file", "also log here (logs always go to stderr)", metavar="FILE")
+    # --- dadc's extensions: off unless asked for
+    offline_fallback: bool = opt("--offline-fallback", "when S3 or the registry cannot be reached, deploy the "
+                                 "local copy on local images (version 7's DockerOfflineMode, for any version)",
+                                 default=False, commands=STARTS, extension=True, group="extensions")
+    retry: bool = opt("--retry", "retry a failed start (InternalError) with capped exponential backoff and "
+                      "jitter", default=False, commands=frozenset({"run"}), child=False, extension=True,
+                      group="extensions")
+    # --- the status topic
+    mqtt: str | None = opt("--mqtt", "publish status to mqtt://HOST[:PORT] or mqtts://HOST[:PORT] "
+                           "(default: JSON lines on stdout)", metavar="URL", commands=MQTT, child=False,
+                           group="status")
+    mqtt_ca: str | None = opt("--mqtt-ca", "CA bundle that signed the broker's certificate", metavar="FILE",
+                              commands=MQTT, child=False, group="status")
+    mqtt_cert: str | None = opt("--mqtt-cert", "client certificate, for mutual TLS", metavar="FILE",
+                                commands=MQTT, child=False, group="status")
+    mqtt_key: str | None = opt("--mqtt-key", "the client certificate's private key (unencrypted)",
+                               metavar="FILE", commands=MQTT, child=False, group="status")
+    mqtt_alpn: str | None = opt("--mqtt-alpn", "TLS ALPN protocols, comma-separated (AWS IoT Core on port "
+                                "443: x-amzn-mqtt-ca)", metavar="PROTO", commands=MQTT, child=False,
+                                group="status")
+    mqtt_client_id: str | None = opt("--mqtt-client-id", "default: dadc-DEVICE-HASH, from the host (or "
+                                     "--device-id) and the destination folder", metavar="ID", commands=MQTT,
+                                     child=False, group="status")
+    mqtt_username: str | None = opt("--mqtt-username", "user name; the password comes from "
+                                    "--mqtt-password-file or $DADC_MQTT_PASSWORD, never the command line",
+                                    metavar="NAME", commands=MQTT, child=False, group="status")
+    mqtt_password_file: str | None = opt("--mqtt-password-file", "a file holding the MQTT password",
+                                         metavar="FILE", commands=MQTT, child=False, group="status")
+    # --- internal: `dadc run` starts `dadc deploy --under-run` while it holds the lock
+    under_run: bool = opt("--under-run", "", default=False, commands=frozenset({"deploy"}), child=False,
+                          hidden=True)
+    retry_base: float = opt("--retry-base", "", default=2.0, commands=frozenset({"run"}), child=False,
+                            hidden=True)
+    retry_cap: float = opt("--retry-cap", "", default=300.0, commands=frozenset({"run"}), child=False,
+                           hidden=True)
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "RuntimeOptions":
+        return cls(**{f.name: getattr(args, f.name, _default(f)) for f in fields(cls)})
+
+    def extensions(self) -> list[str]:
+        """The dadc extensions this run turns on, as flags."""
+        return [_render(f, getattr(self, f.name)) for f in fields(self)
+                if f.metadata["extension"] and getattr(self, f.name) not in (None, False)]
+
+    def child_argv(self, **overrides: Any) -> list[str]:
+        """The command line of the deploy child, from the same fields."""
+        argv: list[str] = []
+        for f in fields(self):
+            value = overrides.get(f.name, getattr(self, f.name))
+            if f.metadata["child"] and "deploy" in f.metadata["commands"] and value not in (None, False):
+                argv += _render(f, value).split(" ", 1) if not isinstance(value, bool) else [f.metadata["flag"]]
+        return argv
+
+
+def _default(f: Field[Any]) -> Any:
+    return None if f.default is MISSING else f.default
+
+
+def _kind(f: Field[Any]) -> str:
+    return str(f.type).replace(" | None", "")
+
+
+def _render(f: Field[Any], value: Any) -> str:
+    if isinstance(value, bool):
+        return f.metadata["flag"]
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{f.metadata['flag']} {text}"
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options of one runtime command; --definition and --parameters exclude each other."""
+    groups: dict[str, Any] = {"definition": parser.add_argument_group("definition")}
+    source = groups["definition"].add_mutually_exclusive_group(required=command != "rollback")
+    for f in fields(RuntimeOptions):
+        meta = f.metadata
+        if command not in meta["commands"]:
+            continue
+        if meta["flag"] in ("--definition", "--parameters"):
+            target = source
+        else:
+            title = meta["group"]
+            if title not in groups:
+                groups[title] = parser.add_argument_group(title) if title != "connector" else parser
+            target = groups[title]
+        kind = _kind(f)
+        kwargs: dict[str, Any] = {"dest": f.name, "help": argparse.SUPPRESS if meta["hidden"] else meta["help"]}
+        if kind == "bool":
+            kwargs.update(action="store_true", default=_default(f))
+        else:
+            kwargs.update(type={"float": float, "int": int}.get(kind, str), default=_default(f),
+                          metavar=meta["metavar"])
+        target.add_argument(meta["flag"], **kwargs)
+
+
+def systemd_unit() -> str:
+    """systemd/dadc.service, with every option of `dadc run` listed from the same fields."""
+    lines = [
+        "# dadc as the Docker application deployment connector of a device.",
+        "# Generated by scripts/gen-docs from connector/options.py; a test keeps it current.",
+        "# SIGTERM (systemctl stop, shutdown) runs the version's stop sequence: `down` within 10 minutes.",
+        "[Unit]",
+        "Description=dadc Docker application deployment connector",
+        "After=docker.service network-online.target",
+        "Wants=docker.service network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        "# Options for `dadc run` go in DADC_OPTIONS in /etc/dadc/env, e.g.",
+        "#   DADC_OPTIONS=--mqtt mqtts://broker.example:8883 --mqtt-ca /etc/dadc/ca.pem",
+        "# The options of `dadc run`:",
+    ]
+    for f in fields(RuntimeOptions):
+        meta = f.metadata
+        if "run" in meta["commands"] and not meta["hidden"] and meta["flag"] not in ("--definition", "--log-file"):
+            value = f" {meta['metavar']}" if meta["metavar"] else ""
+            lines.append(f"#   {meta['flag']}{value}: {meta['help']}")
+    lines += [
+        "# AWS credentials and region (or AWS_ENDPOINT_URL) go in the same file, as for any boto3 program.",
+        "EnvironmentFile=-/etc/dadc/env",
+        "ExecStart=/usr/local/bin/dadc run --definition /etc/dadc/definition.json "
+        "--log-file /var/log/dadc.log $DADC_OPTIONS",
+        "KillMode=mixed",
+        "KillSignal=SIGTERM",
+        "# the stop sequence may take the documented 10 minutes, plus margin",
+        "TimeoutStopSec=660",
+        "Restart=on-failure",
+        "RestartSec=10",
+        "# exit 1: invalid parameters, a held lock or a failed stop; exit 2: bad options. Restarting will not help.",
+        "RestartPreventExitStatus=1 2",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def quote(argv: list[str]) -> str:
+    return shlex.join(argv)

@@ -1,0 +1,223 @@
+"""Executes planned steps: a dispatch table over step kinds. It makes no decision of its own:
+which file, which limit and what to do on failure all come with the step (connector/plan.py).
+describe() renders a step exactly as it will run, for `dadc plan`."""
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from connector.errors import CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter
+from connector.plan import Step
+from connector.runtime.context import Context
+from connector.runtime.seams import process
+from connector.runtime.seams.local import atomic_write
+from connector.runtime.seams.s3 import SourceUnreachable
+from connector.runtime.seams.secrets import ecr_registries
+
+if TYPE_CHECKING:  # YAML is imported only by a start, never by the long-lived `dadc run`
+    from connector.runtime.composefile import ComposeProject
+
+log = logging.getLogger("dadc.step")
+
+
+class StopIncomplete(InternalError):
+    """The stop sequence left containers behind (reported, with how to remove them)."""
+
+
+@dataclass
+class Session:
+    """What the steps of one start hand on to each other."""
+
+    file: Path | None = None  # the compose file the steps call "incoming": fetched, or the local copy
+    raw: bytes = b""
+    version_id: str | None = None
+    offline: bool = False  # the local copy stands in (an offline fallback)
+    project: "ComposeProject | None" = None
+
+
+def _source(ctx: Context) -> tuple[str, str, str | None]:
+    p = ctx.config
+    return p.params["DockerComposeFileS3Bucket"], p.params["DockerComposeFileS3Key"], p.value("DockerComposeFileS3Version")
+
+
+def _file(ctx: Context, s: Session, step: Step) -> Path:
+    return s.file if step.file == "incoming" and s.file is not None else ctx.file(step.file)
+
+
+def compose(ctx: Context, action: str, file: Path, timeout: float | None = None) -> process.Result:
+    return process.run(ctx.compose_argv(action, file), env=ctx.env, run_as=ctx.run_as, timeout=timeout,
+                       cwd=str(ctx.dest.root))
+
+
+def _parse(raw: bytes, where: str) -> "ComposeProject":
+    """dadc's safe parse of the bytes: hostile input never reaches a file or a CLI."""
+    from connector.runtime import composefile
+    try:
+        return composefile.parse(raw)
+    except InvalidParameter as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _resolve(ctx: Context, project: "ComposeProject", file: Path) -> "ComposeProject":
+    """Image names with ${VAR} in them, as compose itself resolves them (`config`)."""
+    from connector.runtime import composefile
+    ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
+    if not any("$" in image for image in project.images):
+        return project
+    resolved = compose(ctx, "config", file, timeout=60).stdout
+    return replace(project, images=composefile.parse(resolved.encode()).images)
+
+
+def _offline(ctx: Context, s: Session, reason: str) -> None:
+    """An offline fallback: the local copy (and the local images) stand in for what could not be fetched."""
+    local = ctx.dest.compose_file
+    if not local.is_file():
+        raise InternalError(f"{reason}; offline fallback: no local compose file in {ctx.dest.root}")
+    state = ctx.dest.read_state()
+    came = f"s3://{state.get('bucket')}/{state.get('key')} version {state.get('version_id') or '-'}"
+    log.warning("%s; offline fallback: deploying the local copy %s (from %s)", reason, local, came)
+    s.raw = local.read_bytes()
+    s.file, s.offline, s.version_id = local, True, state.get("version_id")
+    s.project = _resolve(ctx, _parse(s.raw, str(local)), local)
+
+
+def _fetch(ctx: Context, s: Session, step: Step) -> None:
+    bucket, key, version = _source(ctx)
+    try:
+        fetched = ctx.cloud.fetch(bucket, key, version)
+    except SourceUnreachable as exc:
+        if step.fallback != "offline":
+            raise
+        return _offline(ctx, s, str(exc))
+    assert fetched is not None
+    project = _parse(fetched.raw, f"s3://{bucket}/{key}")
+    atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
+    s.project = _resolve(ctx, project, ctx.dest.incoming)
+    s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
+
+
+def _login(ctx: Context, s: Session, step: Step) -> None:
+    assert s.project is not None
+    try:
+        logins = ctx.cloud.secret_logins(ctx.config.secret_arns()) if ctx.config.secret_arns() else []
+        registries = ecr_registries(s.project.images)
+        if registries:
+            logins += ctx.cloud.ecr_logins(registries)
+        for login in logins:
+            for attempt in range(1, step.attempts + 1):
+                try:
+                    ctx.docker.login(ctx.dest.docker_config, login)
+                    break
+                except CredentialError as exc:  # docker's own answer, never the password
+                    if attempt == step.attempts:
+                        raise
+                    delay = step.retry_delay * 2 ** (attempt - 1)
+                    log.warning("%s; attempt %d of %d, next in %gs", exc, attempt, step.attempts, delay)
+                    time.sleep(delay)
+    except CredentialError as exc:
+        if step.fallback != "offline" or s.offline:
+            raise
+        _offline(ctx, s, str(exc))
+
+
+def _pull(ctx: Context, s: Session, step: Step) -> None:
+    assert s.project is not None
+    try:
+        compose(ctx, "pull", _file(ctx, s, step))
+        missing = ctx.docker.missing_images(s.project.images)  # compose v2 exits 0 on a missing manifest
+        if missing:
+            raise CommandFailed(f"pull did not fetch {', '.join(missing)}")
+    except DadcError as exc:
+        if step.fallback != "local-images":
+            raise
+        missing = ctx.docker.missing_images(s.project.images)
+        if missing:
+            raise InternalError(f"{exc}; offline fallback: not present locally: {', '.join(missing)}") from None
+        log.warning("pull failed (%s); offline fallback: every image is present locally", exc)
+
+
+def _down(ctx: Context, s: Session, step: Step) -> None:
+    try:
+        compose(ctx, "down", _file(ctx, s, step), timeout=step.timeout)
+        left = ctx.docker.containers(ctx.project)  # compose v2 exits 0 on a file it cannot parse
+        if left:
+            raise CommandFailed(f"down left {len(left)} container(s): {', '.join(c.name for c in left)}")
+    except DadcError as exc:
+        if step.fallback == "force-remove":
+            log.warning("cleanup failed (%s); %s: removing the project's containers", exc, step.origin)
+            _remove(ctx, s, step)
+        elif step.fallback == "report":
+            left = ctx.docker.containers(ctx.project)
+            names = ", ".join(c.name for c in left)
+            log.error("stop: %s; %d container(s) left: %s", exc, len(left), names)
+            if left:
+                log.error("remove them with: %s", shlex.join([ctx.docker.binary, "rm", "-f", *(c.name for c in left)]))
+            raise StopIncomplete(f"stop left {len(left)} container(s): {names}") from None
+        else:
+            raise InternalError(f"cleaning up the previous deployment failed: {exc}{step.reason}") from None
+
+
+def _remove(ctx: Context, s: Session, step: Step) -> None:
+    ids = [c.id for c in ctx.docker.containers(ctx.project)]
+    ctx.docker.remove(ids)
+    log.warning("%s: removed %d container(s) of project %s", step.origin, len(ids), ctx.project)
+
+
+def _abort(ctx: Context, s: Session, step: Step) -> None:
+    raise InternalError(step.reason)
+
+
+def _install(ctx: Context, s: Session, step: Step) -> None:
+    if s.offline:
+        return  # the local copy is already the current file
+    bucket, key, version = _source(ctx)
+    ctx.dest.install(s.raw, {"bucket": bucket, "key": key, "requested_version": version, "version_id": s.version_id})
+
+
+def _up(ctx: Context, s: Session, step: Step) -> None:
+    assert s.project is not None
+    compose(ctx, "up", _file(ctx, s, step))
+    have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
+    missing = [name for name in s.project.services if name not in have]
+    if missing:
+        raise CommandFailed(f"up created no container for {', '.join(missing)}")
+
+
+HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {
+    "fetch": _fetch, "login": _login, "pull": _pull, "down": _down, "remove": _remove,
+    "abort": _abort, "install": _install, "up": _up,
+}
+
+
+def execute(ctx: Context, steps: list[Step], session: Session | None = None) -> Session:
+    session = session or Session()
+    for step in steps:
+        log.info("step: %s", describe(ctx, step))
+        HANDLERS[step.kind](ctx, session, step)
+    return session
+
+
+def describe(ctx: Context, step: Step) -> str:
+    """One line: the step as it will run, its limit, its fallback and what put it there."""
+    bucket, key, version = _source(ctx)
+    what: dict[str, Any] = {
+        "fetch": lambda: f"s3://{bucket}/{key}" + (f" version {version}" if version else "") + f" -> {ctx.dest.incoming}",
+        "login": lambda: "secrets " + (", ".join(ctx.config.secret_arns()) or "none")
+                         + "; ECR registries of the file's images" + (f"; up to {step.attempts} attempts" if step.attempts > 1 else ""),
+        "install": lambda: f"{ctx.dest.incoming} -> {ctx.dest.compose_file}",
+        "remove": lambda: f"docker rm -f (containers labelled {ctx.project}): {step.reason}",
+        "abort": lambda: step.reason,
+    }
+    text = what[step.kind]() if step.kind in what else shlex.join(ctx.compose_argv(step.kind, ctx.file(step.file)))
+    extra = []
+    if step.timeout is not None:
+        extra.append(f"limit {step.timeout:g} s")
+    if step.fallback:
+        extra.append(f"on failure: {step.fallback} ({step.origin})")
+    elif step.origin and step.origin.startswith("--"):
+        extra.append(step.origin)
+    return f"{step.kind}: {text}" + (f"  [{'; '.join(extra)}]" if extra else "")

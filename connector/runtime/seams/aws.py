@@ -1,0 +1,58 @@
+"""The AWS seam: what a start needs from AWS (the compose file from S3, registry logins from
+Secrets Manager and ECR), behind one small protocol. AwsCloud is the boto3 implementation and
+the only code that creates boto3 sessions; the conformance harness's recorded engine brings
+an in-memory one, so it needs nothing beyond dadc's own dependencies."""
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+from connector.runtime.seams import s3, secrets
+
+
+class Cloud(Protocol):
+    def fetch(self, bucket: str, key: str, version: str | None,
+              if_none_match: str | None = None) -> s3.Fetched | None: ...
+    def secret_logins(self, arns: list[str]) -> list[secrets.Login]: ...
+    def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[secrets.Login]: ...
+
+
+class AwsCloud:
+    """boto3 clients, created once per process and region, and only when a start needs them."""
+
+    _shared: dict[tuple[str | None, ...], "AwsCloud"] = {}
+
+    def __init__(self, region: str | None) -> None:
+        import boto3
+        self.session = boto3.session.Session(region_name=region)
+        self._clients: dict[tuple[str, str | None], Any] = {}
+
+    @classmethod
+    def for_region(cls, region: str | None) -> "AwsCloud":
+        """One per region, endpoint and credentials: loading botocore's models is the expensive
+        part, and a process that deploys again (a fleet device, the harness) reuses them."""
+        key = (region, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
+               os.environ.get("AWS_PROFILE"))
+        if key not in cls._shared:
+            cls._shared[key] = cls(region)
+        return cls._shared[key]
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            from botocore.config import Config
+            # a device on a flaky link: fail within seconds, so an offline fallback or a retry can act
+            config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+            self._clients[key] = self.session.client(service, region_name=region or self.session.region_name,
+                                                     config=config)
+        return self._clients[key]
+
+    def fetch(self, bucket: str, key: str, version: str | None,
+              if_none_match: str | None = None) -> s3.Fetched | None:
+        return s3.S3(self.client("s3")).fetch(bucket, key, version, if_none_match=if_none_match)
+
+    def secret_logins(self, arns: list[str]) -> list[secrets.Login]:
+        return secrets.from_secrets(self.client("secretsmanager"), arns)
+
+    def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[secrets.Login]:
+        return secrets.from_ecr(lambda region: self.client("ecr", region), registries)

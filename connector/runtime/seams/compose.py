@@ -1,0 +1,86 @@
+"""The compose CLI seam: which flavour is installed, its version, and the exact argv of each command."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from connector import profiles
+from connector.errors import CommandFailed, CommandNotFound
+from connector.runtime.seams import process
+
+PROJECT_LABEL = "com.docker.compose.project"
+SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
+# the first compose version that has each feature dadc may use
+FEATURES = {"up --wait": Version("2.1.1"), "config --format json": Version("2.0.0")}
+
+
+def project_name() -> str:
+    """The compose project of every version (parameters.json): containers are named after it."""
+    return str(profiles.settings()["project_name"])
+
+
+@dataclass(frozen=True)
+class ComposeCli:
+    base: tuple[str, ...]  # ("docker", "compose") or ("/usr/bin/docker-compose",)
+    version: Version
+
+    @property
+    def name(self) -> str:
+        return shlex.join(self.base)
+
+    @property
+    def generation(self) -> int:
+        """1: the legacy Python docker-compose (names project_service_1); 2: compose v2."""
+        return self.version.major if self.version.major in (1, 2) else 2
+
+    def has(self, feature: str) -> bool:
+        return self.version >= FEATURES[feature]
+
+    def command(self, action: str, file: Path, project_dir: Path, *extra: str) -> list[str]:
+        argv = [*self.base, "-p", project_name(), "-f", str(file), "--project-directory", str(project_dir)]
+        return argv + {"up": ["up", "-d"], "down": ["down"], "pull": ["pull"], "config": ["config"]}[action] + list(extra)
+
+
+def find_executable(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in SEARCH:
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _version(base: tuple[str, ...], env: dict[str, str] | None, run_as: process.RunAs | None) -> Version:
+    out = process.run([*base, "version"], env=env, timeout=30, run_as=run_as).stdout
+    m = re.search(r"(\d+\.\d+\.\d+)", out)
+    try:
+        return Version(m[1]) if m else Version("2.0.0")
+    except InvalidVersion:
+        return Version("2.0.0")
+
+
+def detect(preferred: str | None = None, env: dict[str, str] | None = None,
+           run_as: process.RunAs | None = None) -> ComposeCli:
+    """The compose CLI to use: --compose-command, else the docker plugin, else docker-compose."""
+    if preferred:
+        base = tuple(shlex.split(preferred))
+        return ComposeCli(base, _version(base, env, run_as))
+    docker = find_executable("docker")
+    if docker:
+        try:
+            return ComposeCli((docker, "compose"), _version((docker, "compose"), env, run_as))
+        except (CommandFailed, CommandNotFound):
+            pass
+    standalone = find_executable("docker-compose")
+    if standalone:
+        return ComposeCli((standalone,), _version((standalone,), env, run_as))
+    raise CommandNotFound("no compose CLI: install the docker compose plugin or docker-compose "
+                          "in /usr/bin or /usr/local/bin")

@@ -1,0 +1,94 @@
+"""The Docker engine seam: the docker CLI for what compose does not do (the project's containers
+and their state, removal by label, `docker login` with the password on stdin, local images)."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.errors import CommandFailed, CommandNotFound, CredentialError
+from connector.runtime.seams import process
+from connector.runtime.seams.compose import PROJECT_LABEL, find_executable
+from connector.runtime.seams.secrets import Login
+
+log = logging.getLogger("dadc.docker")
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    image: str
+    state: str
+    health: str  # healthy, unhealthy, starting or none
+    service: str = ""
+
+    def __str__(self) -> str:
+        return f"container {self.name} image={self.image} state={self.state} health={self.health}"
+
+
+def _health(status: str) -> str:
+    for word in ("unhealthy", "healthy", "health: starting"):
+        if f"({word})" in status:
+            return word.replace("health: ", "")
+    return "none"
+
+
+@dataclass(frozen=True)
+class Docker:
+    binary: str
+    env: dict[str, str] | None = None
+    run_as: process.RunAs | None = None
+
+    @classmethod
+    def find(cls, env: dict[str, str] | None = None, run_as: process.RunAs | None = None) -> "Docker":
+        found = find_executable("docker")
+        if not found:
+            raise CommandNotFound("docker not found on PATH, /usr/bin or /usr/local/bin")
+        return cls(found, env, run_as)
+
+    def run(self, *args: str, timeout: float = 60, check: bool = True, input: str | None = None,
+            secrets: tuple[str, ...] = ()) -> process.Result:
+        return process.run([self.binary, *args], env=self.env, run_as=self.run_as, timeout=timeout, check=check,
+                           input=input, secrets=secrets)
+
+    def containers(self, project: str) -> list[Container]:
+        """The project's containers, running or not: one `docker ps` per call."""
+        out = self.run("ps", "-a", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}",
+                       "--format", "{{json .}}").stdout
+        found = []
+        for line in out.splitlines():
+            if line.strip():
+                row = json.loads(line)
+                labels = dict(item.partition("=")[::2] for item in row.get("Labels", "").split(",") if item)
+                found.append(Container(row["ID"], row["Names"], row["Image"], row["State"], _health(row["Status"]),
+                                       labels.get(SERVICE_LABEL, "")))
+        return sorted(found, key=lambda c: c.name)
+
+    def remove(self, ids: list[str], timeout: float = 300) -> None:
+        if ids:
+            self.run("rm", "-f", *ids, timeout=timeout)
+
+    def missing_images(self, images: tuple[str, ...]) -> list[str]:
+        """Which of these images the engine does not have locally."""
+        missing = []
+        for image in images:
+            if self.run("image", "inspect", "--format", "{{.Id}}", image, check=False).returncode != 0:
+                missing.append(image)
+        return missing
+
+    def login(self, config_dir: Path, login: Login) -> None:
+        """docker --config DIR login -u USER --password-stdin HOST; the file docker writes stays 0600.
+        CredentialError carries docker's own answer (scrubbed), never the password."""
+        try:
+            self.run("--config", str(config_dir), "login", "-u", login.username, "--password-stdin", login.registry,
+                     input=login.password, secrets=(login.password,), timeout=120)
+        except CommandFailed as exc:
+            raise CredentialError(f"docker login to {login.registry} ({login.source}) failed: "
+                                  f"{process.scrub(str(exc), [login.password])}", registry=login.registry) from None
+        config_file = config_dir / "config.json"
+        if config_file.exists():
+            config_file.chmod(0o600)
+        log.info("logged in to %s as %s (%s)", login.registry, login.username, login.source)

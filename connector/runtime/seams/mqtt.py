@@ -1,0 +1,303 @@
+"""The MQTT seam: status messages to a broker with paho-mqtt, QoS 1, in order, none lost while
+dadc runs.
+
+paho speaks the protocol; dadc adds what a device needs around it. The messages wait in a
+bounded queue of dadc's own (the oldest is dropped when it is full, and counted) and are handed
+to paho one at a time, each after the previous one's PUBACK, so the order holds across
+reconnects (paho resends the one in flight, flagged DUP, on the next connection). One thread
+owns the client and drives paho's external-loop API with a select that a publish() can wake,
+so an idle connection costs nothing but keepalives. Reconnects back off with jitter, capped;
+the backoff resets only after a PUBACK or a connection that stayed up, so a broker that
+accepts and then drops the client (a policy denial, a duplicate client id) is not hammered.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from connector.errors import UsageError
+
+log = logging.getLogger("dadc.mqtt")
+KEEPALIVE = 30
+QUEUE_LIMIT = 1000
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
+STABLE_AFTER = 30.0  # a connection up this long proves the broker accepts us: backoff resets
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Where and how to connect; built (and checked) from the CLI's options before any deploy."""
+
+    host: str
+    port: int
+    tls: bool
+    client_id: str
+    topic: str
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    alpn: tuple[str, ...] = ()
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    queue_limit: int = QUEUE_LIMIT
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> "MqttSettings":
+        """Raise UsageError for a URL, port or TLS option that cannot work."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise UsageError(f"--mqtt {url!r}: {exc}") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
+            raise UsageError(f"--mqtt {url!r}: use mqtt://host:port or mqtts://host:port")
+        if parts.username or parts.password:
+            raise UsageError(f"--mqtt: no credentials in the URL (they would show in the process table); "
+                             "use --mqtt-username and --mqtt-password-file")
+        tls = parts.scheme == "mqtts"
+        if not tls and any(kw.get(k) for k in ("ca", "cert", "key", "alpn")):
+            raise UsageError("--mqtt-ca, --mqtt-cert, --mqtt-key and --mqtt-alpn need an mqtts:// URL")
+        if bool(kw.get("cert")) != bool(kw.get("key")):
+            raise UsageError("--mqtt-cert and --mqtt-key go together")
+        if kw.get("password") is not None and not kw.get("username"):
+            raise UsageError("an MQTT password needs --mqtt-username")
+        settings = cls(parts.hostname, port or (8883 if tls else 1883), tls, **kw)
+        if tls:
+            settings.ssl_context()  # a missing CA or a bad key is bad usage now, not a retry later
+        return settings
+
+    def ssl_context(self) -> ssl.SSLContext:
+        def encrypted(*_: Any) -> str:
+            raise UsageError(f"--mqtt-key {self.key}: the key is encrypted; give an unencrypted key "
+                             "readable only by dadc's user")
+        try:
+            context = ssl.create_default_context(cafile=self.ca)
+            if self.cert:
+                context.load_cert_chain(self.cert, self.key, password=encrypted)
+        except UsageError:
+            raise
+        except (OSError, ssl.SSLError) as exc:
+            which = "--mqtt-ca" if self.ca and not _readable_pem(self.ca) else "--mqtt-cert/--mqtt-key"
+            raise UsageError(f"{which}: {getattr(exc, 'strerror', None) or exc}") from None
+        if self.alpn:
+            context.set_alpn_protocols(list(self.alpn))
+        return context
+
+
+def _readable_pem(path: str) -> bool:
+    try:
+        ssl.create_default_context(cafile=path)
+        return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+class MqttSink:
+    """publish() never blocks; close() waits, bounded, for the queue to be acknowledged."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.settings = settings
+        self._mqtt = mqtt
+        self._queue: deque[bytes] = deque()
+        self._dropped = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._give_up = False  # close() waited long enough: stop trying
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._inflight: int | None = None
+        self._acked = False
+        self._connected_at: float | None = None
+        self._refused: str | None = None
+        self._delay = BACKOFF_BASE
+        self.client = self._make_client()
+        self._thread = threading.Thread(target=self._run, name="dadc-mqtt", daemon=True)
+        self._thread.start()
+
+    # --- the caller's side ---------------------------------------------------------------
+    def publish(self, payload: dict[str, Any]) -> None:
+        import json
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        with self._cond:
+            if len(self._queue) >= self.settings.queue_limit:
+                self._queue.popleft() if self._inflight is None else self._drop_second()
+                self._dropped += 1
+                log.warning("MQTT queue full (%d): dropped the oldest waiting status message (%d so far)",
+                            self.settings.queue_limit, self._dropped)
+            self._queue.append(data)
+            self._cond.notify_all()
+        self._wake()
+
+    def _drop_second(self) -> None:
+        # the head is in flight with paho; drop the oldest one behind it
+        head = self._queue.popleft()
+        if self._queue:
+            self._queue.popleft()
+        self._queue.appendleft(head)
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait up to timeout for every message's PUBACK, then disconnect."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._wake()
+        with self._cond:
+            self._cond.wait_for(lambda: not self._queue, timeout=timeout)
+            left = len(self._queue)
+            self._give_up = True
+            self._cond.notify_all()
+        self._wake()
+        self._thread.join(timeout=5)
+        if left:
+            log.error("%d status message(s) not delivered to %s:%s (%s)", left, self.settings.host,
+                      self.settings.port, self._refused or "broker unreachable")
+        if self._dropped:
+            log.error("%d status message(s) dropped while the broker was away (queue limit %d)",
+                      self._dropped, self.settings.queue_limit)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    # --- the thread that owns the client ---------------------------------------------------
+    def _make_client(self) -> Any:
+        mqtt = self._mqtt
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
+                             clean_session=True, protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        client.max_inflight_messages_set(1)
+        if self.settings.tls:
+            client.tls_set_context(self.settings.ssl_context())
+        if self.settings.username:
+            client.username_pw_set(self.settings.username, self.settings.password)
+        client.on_connect = self._on_connect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self._refused = f"refused: {reason}"
+            log.error("MQTT broker %s:%s refused the connection: %s", self.settings.host, self.settings.port, reason)
+        else:
+            self._refused = None
+            self._connected_at = time.monotonic()
+            log.info("MQTT connected to %s:%s as %s", self.settings.host, self.settings.port,
+                     self.settings.client_id)
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        if mid == self._inflight:
+            self._acked = True
+
+    def _finished(self) -> bool:
+        with self._cond:
+            return self._give_up or (self._closing and not self._queue)
+
+    def _run(self) -> None:
+        self.client.connect_async(self.settings.host, self.settings.port, KEEPALIVE)
+        while not self._finished():
+            try:
+                self.client.reconnect()
+            except (OSError, ssl.SSLError) as exc:  # refused, unreachable, TLS handshake failed
+                self._refused = f"{type(exc).__name__}: {exc}"
+                log.warning("MQTT %s:%s unreachable: %s", self.settings.host, self.settings.port, exc)
+                self._backoff()
+                continue
+            self._serve()
+            if not self._finished():
+                self._backoff()
+        self._shutdown()
+
+    def _serve(self) -> None:
+        """Until the connection is lost (or closing, with nothing left to send). The message in
+        flight, if any, stays paho's across reconnects: paho resends it (DUP) after the CONNACK."""
+        mqtt = self._mqtt
+        self._connected_at = None
+        while True:
+            sock = self.client.socket()
+            if sock is None:
+                return
+            pending = sock.pending() if hasattr(sock, "pending") else 0
+            want = [sock] if self.client.want_write() else []
+            try:
+                readable, writable, _ = select.select([sock, self._wake_r], want, [], 0 if pending else 1.0)
+            except (OSError, ValueError):
+                return
+            if self._wake_r in readable:
+                self._drain_wake()
+            rc = mqtt.MQTT_ERR_SUCCESS
+            if sock in readable or pending:
+                rc = self.client.loop_read()
+            if rc == mqtt.MQTT_ERR_SUCCESS and (sock in writable or self.client.want_write()):
+                rc = self.client.loop_write()
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                rc = self.client.loop_misc()
+            if self._acked:  # first: an ack read just before the connection dropped still counts
+                with self._cond:
+                    self._queue.popleft()
+                    self._cond.notify_all()
+                self._inflight, self._acked, self._delay = None, False, BACKOFF_BASE
+            if self._finished():
+                return
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                if self._connected_at is not None:
+                    log.warning("MQTT connection to %s:%s lost (%s); %d message(s) waiting", self.settings.host,
+                                self.settings.port, mqtt.error_string(rc), self.pending())
+                return
+            if self._connected_at is None:
+                continue
+            if time.monotonic() - self._connected_at > STABLE_AFTER:
+                self._delay = BACKOFF_BASE
+            if self._inflight is None:
+                with self._cond:
+                    head = self._queue[0] if self._queue else None
+                if head is not None:
+                    self._inflight = self.client.publish(self.settings.topic, head, qos=1).mid
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _backoff(self) -> None:
+        """Wait a jittered, capped, growing delay; a close() with an empty queue cuts it short."""
+        delay = random.uniform(self._delay / 2, self._delay)
+        self._delay = min(self._delay * 2, BACKOFF_CAP)
+        with self._cond:
+            self._cond.wait_for(lambda: self._give_up, timeout=delay)
+
+    def _shutdown(self) -> None:
+        try:
+            self.client.disconnect()
+            self.client.loop_write()
+        except Exception:  # the socket may already be gone
+            pass
+
+
+def default_client_id(device: str | None, destination: str, role: str = "") -> str:
+    """dadc-DEVICE-HASH: one per host and destination folder, so two dadc processes on a host
+    never take over each other's session. Not cut to 23 characters (brokers accept more)."""
+    import hashlib
+    digest = hashlib.sha256(os.path.realpath(destination).encode()).hexdigest()[:8]
+    name = device or socket.gethostname()
+    return f"dadc-{name}-{digest}" + (f"-{role}" if role else "")
