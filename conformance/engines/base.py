@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -64,11 +65,13 @@ class Engine:
 
     # engine-specific hooks
     def put_object(self, bucket: str, text: str) -> str: raise NotImplementedError
-    def make_secrets(self) -> str: raise NotImplementedError
+    def make_secrets(self, registry: str = "private") -> str: raise NotImplementedError
     def running(self, work: Path, names: dict[str, str]) -> str | None: raise NotImplementedError
     def environment(self, work: Path) -> dict[str, str | None]: raise NotImplementedError
     def cloud(self) -> Any: return None  # None: dadc's own (boto3)
     def offline(self) -> Any: return _null()  # S3 and the registries out of reach, for one step
+    def registry_down(self) -> Any: return _null()  # only the flaky registry out of reach
+    def pause(self, seconds: float) -> None: time.sleep(seconds)
     def remove_images(self, text: str) -> None: raise NotImplementedError
     def compose_command(self) -> str: return "docker-compose"
     def make_sink(self) -> Any: return CapturingSink()
@@ -111,8 +114,9 @@ class Engine:
         names[file_hash(self.compose_files["corrupt"])] = "corrupt"
         params = {"DockerComposeFileS3Bucket": "dadc-conformance", "DockerComposeFileS3Key": KEY,
                   "DockerComposeFileDestinationPath": str(dest)}
+        secrets = {"{registry_secrets}": "private", "{flaky_secrets}": "flaky"}
         for key, value in case.spec.get("parameters", {}).items():
-            params[key] = self.make_secrets() if value == "{registry_secrets}" else value
+            params[key] = self.make_secrets(secrets[value]) if value in secrets else value
         definition = work / "definition.json"
         definition.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(case.version),
                                                           "Parameters": params}]}))
@@ -129,8 +133,10 @@ class Engine:
                     last = self.render(step["deploy"])
                     if not step.get("offline"):
                         self.put_object("dadc-conformance", last)
-                    with self.offline() if step.get("offline") else _null():
-                        entry.start(options, sink, cloud=self.cloud())
+                    away = self.offline() if step.get("offline") else self.registry_down() \
+                        if step.get("registry_down") else _null()
+                    with away:
+                        entry.start(options, sink, cloud=self.cloud(), pause=self.pause)
                 elif step.get("stop"):
                     entry.stop(options)
                 elif step.get("corrupt"):

@@ -181,6 +181,14 @@ class DockerEngine(Engine):
         finally:
             self.flaky.start()
 
+    @contextmanager
+    def registry_down(self) -> Iterator[None]:
+        self.flaky.stop()
+        try:
+            yield
+        finally:
+            self.flaky.start()
+
     def remove_images(self, text: str) -> None:
         for line in text.splitlines():
             if line.strip().startswith("image:"):
@@ -203,10 +211,12 @@ class DockerEngine(Engine):
     def put_object(self, bucket: str, text: str) -> str:
         return self.s3.put_object(Bucket=bucket, Key=KEY, Body=text.encode()).get("VersionId", "")
 
-    def make_secrets(self) -> str:
+    def make_secrets(self, registry: str = "private") -> str:
+        """The authenticated registry's credentials; for the flaky one (no auth), any login works."""
+        url = self.bed["DADC_REGISTRY"] if registry == "private" else self.flaky.image.split("/")[0]
         arn = self.secrets.create_secret(Name=f"greengrass-conformance-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(
             {"username": self.bed["DADC_REGISTRY_USER"], "password": self.bed["DADC_REGISTRY_PASSWORD"],
-             "registryUrl": self.bed["DADC_REGISTRY"]}))["ARN"]
+             "registryUrl": url}))["ARN"]
         return json.dumps([arn])
 
     def running(self, work: Path, names: dict[str, str]) -> str | None:

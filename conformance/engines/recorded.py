@@ -82,6 +82,14 @@ class RecordedEngine(Engine):
         finally:
             self._cloud.unreachable = False
 
+    @contextmanager
+    def registry_down(self) -> Iterator[None]:
+        with patched_environ(DADC_FAKE_OFFLINE="1"):
+            yield
+
+    def pause(self, seconds: float) -> None:
+        """The recorded engine does not wait out a pause between attempts: the journal is the same."""
+
     def environment(self, work: Path) -> dict[str, str | None]:
         # the recorded engine never reaches AWS: nothing of the caller's may leak in
         return {"AWS_ENDPOINT_URL": None, "DADC_REAL_DOCKER": None, "DADC_REAL_COMPOSE": None,
@@ -90,10 +98,11 @@ class RecordedEngine(Engine):
     def put_object(self, bucket: str, text: str) -> str:
         return self._cloud.put(bucket, KEY, text.encode())
 
-    def make_secrets(self) -> str:
-        self._cloud.secrets[SECRET_ARN] = json.dumps(
-            {"username": "user", "password": "recorded-password", "registryUrl": "registry.example:5000"})
-        return json.dumps([SECRET_ARN])
+    def make_secrets(self, registry: str = "private") -> str:
+        host = self.images[f"{registry}_image"].split("/")[0]
+        arn = SECRET_ARN.replace("conformance", f"conformance-{registry}")
+        self._cloud.secrets[arn] = json.dumps({"username": "user", "password": "recorded-password", "registryUrl": host})
+        return json.dumps([arn])
 
     def remove_images(self, text: str) -> None:
         store = Path(os.environ["DADC_FAKE_STATE"] + ".images")

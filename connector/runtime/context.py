@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class Context:
     make_cloud: Callable[[], Cloud]
     env: dict[str, str]
     run_as: process.RunAs | None
+    pause: Callable[[float], None] = time.sleep  # between attempts; the recorded engine only notes it
     _cloud: Cloud | None = field(default=None, repr=False)
 
     @property
@@ -83,7 +85,8 @@ def _aws_cloud(region: str | None) -> Callable[[], Cloud]:
     return make
 
 
-def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None) -> Context:
+def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
+          pause: Callable[[float], None] | None = None) -> Context:
     run_as = run_as_for(config.value("DockerUserId"))
     dest = Destination(config.destination, owner=run_as.uid if run_as else None)
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
@@ -94,4 +97,5 @@ def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None) -
     compose_cli = detection.submit(compose.detect, options.compose_command, env, run_as)
     detection.shutdown(wait=False)
     return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
-                   (lambda: cloud) if cloud is not None else _aws_cloud(config.region), env, run_as)
+                   (lambda: cloud) if cloud is not None else _aws_cloud(config.region), env, run_as,
+                   pause or time.sleep)

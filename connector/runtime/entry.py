@@ -3,6 +3,7 @@ conformance harness) run them."""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from connector.errors import DadcError
 from connector.options import RuntimeOptions
@@ -14,9 +15,10 @@ from connector.runtime.status import Sink, failure
 log = logging.getLogger("dadc")
 
 
-def build(options: RuntimeOptions, cloud: Cloud | None = None) -> context.Context:
+def build(options: RuntimeOptions, cloud: Cloud | None = None,
+          pause: Callable[[float], None] | None = None) -> context.Context:
     config = settings.load(options.definition, options.parameters, options.version, options.connector_id)
-    return context.build(config, options, cloud)
+    return context.build(config, options, cloud, pause)
 
 
 def lock_for(ctx: context.Context) -> Lock:
@@ -24,10 +26,11 @@ def lock_for(ctx: context.Context) -> Lock:
     return Lock(ctx.dest.work / "lock")
 
 
-def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True) -> bool:
+def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True,
+          pause: Callable[[float], None] | None = None) -> bool:
     """The whole start sequence; any failure ends in one fail status message."""
     try:
-        ctx = build(options, cloud)
+        ctx = build(options, cloud, pause)
         from connector.runtime import deploy
         if not take_lock:
             return deploy.start(ctx, sink)

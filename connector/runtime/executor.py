@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -117,7 +116,7 @@ def _login(ctx: Context, s: Session, step: Step) -> None:
                         raise
                     delay = step.retry_delay * 2 ** (attempt - 1)
                     log.warning("%s; attempt %d of %d, next in %gs", exc, attempt, step.attempts, delay)
-                    time.sleep(delay)
+                    ctx.pause(delay)
     except CredentialError as exc:
         if step.fallback != "offline" or s.offline:
             raise

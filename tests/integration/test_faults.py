@@ -100,9 +100,8 @@ def test_a_container_ignoring_sigterm_meets_the_stop_limit(bed: Bed) -> None:
     bed.put(f"services:\n  stubborn:\n    image: {bed.open_image}\n    command: [\"sleep\", \"600\"]\n")
     definition = bed.definition(5)
     assert bed.dadc("deploy", "--definition", str(definition)).returncode == 0
-    started = time.monotonic()
     proc = bed.dadc("stop", "--definition", str(definition), "--stop-timeout", "3")
-    assert time.monotonic() - started < 9  # docker's own stop timeout would be 10 s
+    assert "did not finish within 3s" in proc.stderr  # dadc's limit ended it, not docker's own 10 s
     assert proc.returncode == 1
     assert "1 container(s) left: greengrassdockerapplicationdeployment-stubborn-1" in proc.stderr
     assert "remove them with: " in proc.stderr and " rm -f greengrassdockerapplicationdeployment-stubborn-1" in proc.stderr

@@ -104,3 +104,37 @@ def test_normalise_hides_observation_and_never_shows_stdin() -> None:
 def test_conformance_doc_is_current() -> None:
     from conformance import matrix
     assert (ROOT / "docs" / "conformance.md").read_text() == matrix.render(), "run scripts/gen-docs"
+
+
+def test_a_skip_is_named_counted_and_exits_3(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A CI job built on the harness can never pass by running nothing."""
+    from conformance.engines.base import Skip
+
+    def cannot(*args: object) -> None:
+        raise Skip("this engine needs a thing this machine lacks")
+    monkeypatch.setattr(runner, "make_engine", cannot)
+    for fmt, shows in (("text", "SKIP  v1/stop: this engine needs a thing"), ("json", '"skipped": ['),
+                       ("junit", "<skipped message=\"this engine needs"), ("markdown", "- skipped v1/stop: this engine")):
+        assert cli.main(["conformance", "--versions", "1", "--scenarios", "stop", "--format", fmt]) == 3
+        out = capsys.readouterr().out
+        assert shows in out, (fmt, out)
+        if fmt in ("text", "markdown"):
+            assert "1 skipped" in out and "exit 3" in out
+
+
+def test_nothing_ran_exits_3() -> None:
+    assert runner.exit_code([]) == 3
+
+
+def test_a_scenario_whose_expectations_miss_a_version_is_a_harness_error(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "cases"
+    shutil.copytree(cases_root(), copy)
+    case_file = copy / "behaviour" / "stop.json"
+    case = json.loads(case_file.read_text())
+    case["versions"] = "1-7"
+    case["expect"] = {"1-6": case["expect"]["1-7"]}
+    case_file.write_text(json.dumps(case))
+    assert cli.main(["conformance", "--cases", str(copy)]) == 3
+    assert "expectations cover versions [1, 2, 3, 4, 5, 6], the scenario [1, 2, 3, 4, 5, 6, 7]" in capsys.readouterr().err
