@@ -32,7 +32,10 @@ def test_every_required_scenario_is_covered_for_every_version_it_applies_to() ->
     assert {c.scenario for c in cases} >= SCENARIOS
     for scenario in ("first-deploy", "redeploy-changed", "stop", "pull-failure", "invalid-parameters",
                      "invalid-compose", "private-registry-login", "ecr-login", "cleanup-failure"):
-        assert {c.version for c in cases if c.scenario == scenario} == set(range(1, 7)), scenario
+        assert {c.version for c in cases if c.scenario == scenario} == set(range(1, 8)), scenario
+    for scenario in ("offline-mode", "offline-mode-image-missing", "offline-mode-nothing-local", "s3-unreachable",
+                     "offline-fallback-option", "login-retries"):  # version 7's additions, and both settings
+        assert 7 in {c.version for c in cases if c.scenario == scenario}, scenario
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,7 @@ def test_an_edited_case_in_a_copied_folder_fails(tmp_path: Path, capsys: pytest.
     shutil.copytree(cases_root(), copy)
     case_file = copy / "behaviour" / "redeploy-changed.json"
     case = json.loads(case_file.read_text())
-    case["expect"]["5-6"]["commands"] = list(reversed(case["expect"]["5-6"]["commands"]))
+    case["expect"]["5-7"]["commands"] = list(reversed(case["expect"]["5-7"]["commands"]))
     case_file.write_text(json.dumps(case))
     code = cli.main(["conformance", "--cases", str(copy), "--versions", "5-6", "--scenarios", "redeploy-changed",
                      "--format", "json"])
