@@ -35,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version")
     p.set_defaults(handler="info:schema")
 
+    p = sub.add_parser("diff", help="what changes from version A to version B")
+    p.add_argument("a", metavar="A", help="N, vN, an ARN or latest")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.set_defaults(handler="migrate:diff")
+
+    p = sub.add_parser("upgrade", help="move the connectors of definitions to another version")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--to", required=True, metavar="N", help="the version to move to: N, vN, an ARN or latest")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if an upgrade would change a file")
+    p.add_argument("--force", action="store_true", help="drop parameters the target version does not have")
+    p.add_argument("--version", metavar="N", help="version of a bare Parameters object")
+    p.add_argument("--connector-id", metavar="ID", help="only this connector")
+    p.add_argument("--output", metavar="FILE", help="write here instead of in place ('-': stdout)")
+    p.set_defaults(handler="migrate:upgrade")
+
     p = sub.add_parser("validate", help="validate connector definitions offline")
     p.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin")
     p.add_argument("--format", choices=VALIDATE_FORMATS, default="text")

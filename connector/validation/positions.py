@@ -27,7 +27,10 @@ def join(pointer: str, token: str | int) -> str:
 @dataclass
 class PositionMap:
     text: str
-    offsets: dict[str, int] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)  # where each value starts
+    ends: dict[str, int] = field(default_factory=dict)  # where each value ends
+    keys: dict[str, int] = field(default_factory=dict)  # where each object member's key starts
+    members: dict[str, list[str]] = field(default_factory=dict)  # an object's members, in order
     duplicates: list[tuple[str, int]] = field(default_factory=list)
     _line_starts: list[int] = field(default_factory=list)
 
@@ -58,14 +61,17 @@ class PositionMap:
         self.offsets[pointer] = i
         ch = self.text[i]
         if ch == "{":
-            return self._object(i + 1, pointer)
-        if ch == "[":
-            return self._array(i + 1, pointer)
-        m = (_STRING if ch == '"' else _SCALAR).match(self.text, i)
-        return m.end()
+            end = self._object(i + 1, pointer)
+        elif ch == "[":
+            end = self._array(i + 1, pointer)
+        else:
+            end = (_STRING if ch == '"' else _SCALAR).match(self.text, i).end()
+        self.ends[pointer] = end
+        return end
 
     def _object(self, i: int, pointer: str) -> int:
         seen: set[str] = set()
+        self.members[pointer] = []
         i = self._skip(i)
         if self.text[i] == "}":
             return i + 1
@@ -75,6 +81,9 @@ class PositionMap:
             child = join(pointer, key)
             if key in seen:
                 self.duplicates.append((child, i))
+            else:
+                self.keys[child] = i
+                self.members[pointer].append(child)
             seen.add(key)
             i = self._skip(self._skip(m.end()) + 1)  # past ':'
             i = self._skip(self._value(i, child))

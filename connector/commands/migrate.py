@@ -1,0 +1,159 @@
+"""dadc diff A B; dadc upgrade FILE --to N."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector import arn, jsonedit, migration, profiles
+from connector.errors import DadcError
+from connector.validation.engine import validate_bytes
+from connector.validation.positions import PositionMap, join
+
+
+def diff(args: argparse.Namespace) -> int:
+    try:
+        a, b = (profiles.get(arn.resolve(v).version) for v in (args.a, args.b))
+    except DadcError as exc:
+        print(f"dadc: {exc}", file=sys.stderr)
+        return 2
+    d = migration.diff(a, b)
+    if args.format == "json":
+        print(json.dumps(d.to_json(), indent=2))
+        return 0
+    print(f"version {a.version} -> version {b.version}")
+    print("parameters:")
+    for c in d.parameters or []:
+        if c.before is None:
+            print(f"  + {c.name}" + (f" (default {c.after['default']})" if c.after and c.after["default"] else ""))
+        elif c.after is None:
+            print(f"  - {c.name}")
+        else:
+            what = ", ".join(f"{k} {c.before[k]} -> {c.after[k]}" for k in c.before if c.before[k] != c.after[k])
+            print(f"  ~ {c.name}: {what}")
+    if not d.parameters:
+        print("  (no change)")
+    for title, (before, after) in (("start sequence", d.start), ("stop sequence", d.stop)):
+        print(f"{title}:" + (" (no change)" if before == after else ""))
+        if before != after:
+            print(f"  before: {' -> '.join(before)}")
+            print(f"  after:  {' -> '.join(after)}")
+    for key, (before, after) in d.behaviour.items():
+        print(f"{key}: {before} -> {after}")
+    print("changelog:" + ("" if d.changelog else " (none)"))
+    for version, text in d.changelog:
+        print(f"  {version}: {text}")
+    return 0
+
+
+@dataclass
+class Upgrade:
+    """One file's upgrade: the new text, what it changes for each connector, what stops it."""
+
+    text: str
+    new_text: str = ""
+    report: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.text
+
+
+_ARN_VERSION = re.compile(r"(\d+)(\"\s*)$")
+
+
+def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, connector_id: str | None = None,
+                 force: bool = False) -> Upgrade:
+    """Every DockerApplicationDeployment connector of the file (or the bare Parameters of
+    `version`) moved to version `to`; layout and everything else kept byte for byte."""
+    result = validate_bytes(name, raw, version=version)
+    text = raw.decode("utf-8-sig", errors="replace")
+    up = Upgrade(text, text)
+    if result.fatal:
+        up.problems = [f.message for f in result.findings if f.severity == "error"]
+        return up
+    positions, edits = PositionMap(text), []
+    target = profiles.get(to)
+    for c in result.connectors:
+        if connector_id is not None and c.id != connector_id:
+            continue
+        where = c.pointer or "the Parameters object"
+        if c.ref is None:
+            up.problems.append(f"{where}: the ConnectorArn names no version dadc knows; fix it first")
+            continue
+        source = profiles.get(c.ref.version)
+        params = c.parameters if isinstance(c.parameters, dict) else {}
+        if source.version == to:
+            continue
+        gone = migration.lost(source, target, params)
+        if gone and not force:
+            up.problems.append(f"{where}: version {to} has no {', '.join(gone)}; its setting would be lost "
+                               "(--force drops it)")
+            continue
+        up.report.append(f"{where} ({c.id or 'Parameters'}): version {source.version} -> {to}")
+        up.report += [f"  - drops {n}={params[n]!r}: version {to} has no such parameter" for n in gone]
+        up.report += [f"  - {line}" for line in migration.changes_for(source, target, params)]
+        if c.pointer:
+            pointer = join(c.pointer, "ConnectorArn")
+            literal = text[positions.offsets[pointer]:positions.ends[pointer]]
+            edits.append(jsonedit.replace_value(positions, pointer, _ARN_VERSION.sub(rf"{to}\g<2>", literal)))
+        holder = join(c.pointer, "Parameters") if c.pointer else ""
+        if gone:
+            edits += jsonedit.remove_members(positions, holder, {join(holder, n) for n in gone})
+    if up.problems:
+        return up
+    up.new_text = jsonedit.apply(text, edits)
+    after = validate_bytes(name, up.new_text.encode(), version=to if version is not None else None)
+    before_rules = {(f.rule, f.pointer) for f in result.findings if f.severity == "error"}
+    new = [f for f in after.findings if f.severity == "error" and (f.rule, f.pointer) not in before_rules]
+    if new:
+        up.problems = [f"the result would not validate under version {to}: {f.line}:{f.column} {f.rule} {f.message}"
+                       for f in new]
+        up.new_text = text
+    return up
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    try:
+        to = arn.resolve(args.to).version
+        version = arn.resolve(args.version).version if args.version else None
+    except DadcError as exc:
+        print(f"dadc: {exc}", file=sys.stderr)
+        return 2
+    if args.output and len(args.files) != 1:
+        print("dadc: --output takes one FILE", file=sys.stderr)
+        return 2
+    code = 0
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            print(f"dadc: {name}: {exc.strerror}", file=sys.stderr)
+            return 2
+        up = plan_upgrade(name, raw, to, version=version, connector_id=args.connector_id, force=args.force)
+        report = sys.stderr if args.output == "-" else sys.stdout
+        for line in up.report:
+            print(f"{name}: {line}" if not line.startswith("  ") else line, file=report)
+        if up.problems:
+            for problem in up.problems:
+                print(f"{name}: refused: {problem}", file=sys.stderr)
+            code = max(code, 1)
+            continue
+        if not up.changed:
+            print(f"{name}: already at version {to}", file=report)
+            continue
+        if args.check:
+            print(f"{name}: would change (--check)", file=report)
+            code = max(code, 1)
+            continue
+        data = ("\ufeff" if raw.startswith(b"\xef\xbb\xbf") else "") + up.new_text
+        if args.output == "-":
+            sys.stdout.write(data)
+        else:
+            Path(args.output or name).write_text(data, encoding="utf-8")
+            print(f"{name}: written{' to ' + args.output if args.output else ''}", file=report)
+    return code
