@@ -39,6 +39,11 @@ class ValidationCase:
                 places = [(f.line, f.column) for f in result.findings if (f.rule, f.pointer) == (e["rule"], e["pointer"])]
                 if (e["line"], e.get("column", places[0][1] if places else 0)) not in places:
                     problems.append(f"{e['rule']} expected at {e['line']}:{e.get('column')}, found at {places}")
+        for e in self.spec["expected"]:
+            if "message" in e:
+                said = [f.message for f in result.findings if (f.rule, f.pointer) == (e["rule"], e["pointer"])]
+                if not any(e["message"] in m for m in said):
+                    problems.append(f"{e['rule']} at {e['pointer']} does not say {e['message']!r}: {said}")
         code = exit_code([result], strict)
         if code != self.spec["exit"]:
             problems.append(f"exit {code}, expected {self.spec['exit']}")

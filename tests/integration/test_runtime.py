@@ -240,3 +240,20 @@ def test_compose_sees_the_environment_for_interpolation(bed: Bed, version: int) 
     assert proc.returncode == 0, proc.stderr[-2000:]
     (web,) = containers(running_only=True)
     assert docker("inspect", "--format", "{{.Config.Image}}", web["id"]).stdout.strip() == bed.open_image
+
+
+def test_v7_retries_docker_login_with_the_registrys_answer_and_never_the_password(
+        bed: Bed, pushed_image: str, aws_clients: dict[str, Any], unique: str) -> None:
+    password = "not-the-password-" + unique
+    wrong = aws_clients["secretsmanager"].create_secret(Name=f"greengrass-wrong-{unique}", SecretString=json.dumps(
+        {"username": bed.env["DADC_REGISTRY_USER"], "password": password, "registryUrl": bed.env["DADC_REGISTRY"]}))["ARN"]
+    bed.put(compose_text({"web": pushed_image}))
+    for version, attempts in ((6, 1), (7, 3)):
+        proc = bed.dadc("deploy", "--definition", str(bed.definition(version, AWSSecretsArnList=json.dumps([wrong]))))
+        assert proc.returncode == 1 and statuses(proc.stdout)[-1]["status"] == "fail"
+        failures = [line for line in proc.stderr.splitlines() if f"docker login to {bed.env['DADC_REGISTRY']}" in line
+                    and "failed" in line]
+        assert len([f for f in failures if f"of {attempts}, next in" in f]) == attempts - 1, proc.stderr[-3000:]
+        assert all("unauthorized" in f.lower() or "incorrect" in f.lower() for f in failures), failures
+        assert password not in proc.stdout + proc.stderr
+    assert containers() == []
