@@ -33,6 +33,9 @@ class BehaviourCase:
     def scenario(self) -> str:
         return str(self.spec["scenario"])
 
+    def applies_to(self, cli_generation: int) -> bool:
+        return f"v{cli_generation}" in self.spec.get("cli", ["v1", "v2"])
+
 
 class CaseError(ValueError):
     """A scenario file that cannot be run as written (the harness's input is wrong: exit 3)."""
@@ -78,8 +81,8 @@ def normalise(journal: list[str], names: dict[str, str]) -> list[str]:
         tool, argv_text, digest, stdin = line.rstrip("\n").split("\t")
         argv = shlex.split(argv_text) if argv_text else []
         if tool == "compose":
-            action = next((a for a in argv if a in ("pull", "down", "up", "version")), "?")
-            if action == "version":
+            action = next((a for a in argv if a in ("pull", "down", "up", "version", "config")), "?")
+            if action in ("version", "config"):  # reading, not behaviour
                 continue
             rest = argv[argv.index(action):]
             out.append(" ".join(rest) + f" @{names.get(digest, digest)}")

@@ -31,27 +31,29 @@ def parse_versions(text: str | None) -> set[int] | None:
     return chosen
 
 
-def make_engine(name: str, compose_files: dict) -> Engine:  # type: ignore[type-arg]
+def make_engine(name: str, compose_files: dict, compose_command: str | None = None) -> Engine:  # type: ignore[type-arg]
     if name == "recorded":
         from conformance.engines.recorded import RecordedEngine
         return RecordedEngine(compose_files)
     from conformance.engines.docker import DockerEngine
-    return DockerEngine(compose_files)
+    return DockerEngine(compose_files, compose_command)
 
 
 def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] | None = None,
-        cases_dir: Path | None = None) -> list[CaseResult]:
-    """Raises CaseError for a scenario file that cannot be run as written."""
+        cases_dir: Path | None = None, compose_command: str | None = None) -> list[CaseResult]:
+    """Raises CaseError for a scenario file that cannot be run as written. Scenarios for another
+    compose CLI generation than the engine's are not selected (like other versions)."""
     cases, compose_files = discover(cases_dir)
     selected = [c for c in cases if (versions is None or c.version in versions)
                 and (scenarios is None or c.scenario in scenarios)]
     with quiet():
         try:
-            engine = make_engine(engine_name, compose_files)
+            engine = make_engine(engine_name, compose_files, compose_command)
         except Skip as exc:
             return [CaseResult(c, "skip", str(exc)) for c in selected]
         except Exception as exc:  # the engine could not start: every case is an engine error
             return [CaseResult(c, "error", f"engine {engine_name}: {type(exc).__name__}: {exc}") for c in selected]
+        selected = [c for c in selected if c.applies_to(engine.cli_generation)]
         results: list[CaseResult] = []
         try:
             with engine.run_session():

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p.add_argument("--version", metavar="N", help="version for bare Parameters objects")
+    p.add_argument("--role-policy", metavar="POLICY", help="check that this IAM policy of the group role allows "
+                   "what the connector needs (a document, or `aws iam get-role-policy` output)")
+    p.add_argument("--compose", metavar="FILE", help="with --role-policy: this compose file's ECR images too")
     p.set_defaults(handler="validate:run")
 
     for name, help_text in (("run", "run the connector (long-lived)"),
@@ -72,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")
     p.add_argument("--engine", choices=("recorded", "docker"), default="recorded")
     p.add_argument("--cases", metavar="DIR", default=None)
+    p.add_argument("--compose-command", metavar="CMD", default=None,
+                   help="docker engine: the real compose CLI behind the recorder (default: compose v2)")
     p.add_argument("--format", choices=CONFORMANCE_FORMATS, default="text")
     p.set_defaults(handler="conformance:run")
     return parser

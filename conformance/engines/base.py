@@ -59,6 +59,7 @@ class Engine:
 
     name = "base"
     images: dict[str, str] = {}
+    cli_generation = 2  # the compose CLI generation the engine runs (the recorded one fakes v2)
 
     def __init__(self, compose_files: dict[str, Any]) -> None:
         self.compose_files = compose_files
@@ -79,7 +80,9 @@ class Engine:
     def reset(self) -> None: pass
 
     def render(self, name: str) -> str:
-        text = self.compose_files["files"][name]
+        return self._render_text(self.compose_files["files"][name])
+
+    def _render_text(self, text: str) -> str:
         for key, value in self.images.items():
             text = text.replace("{" + key + "}", value)
         return text
@@ -143,6 +146,11 @@ class Engine:
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
                 elif step.get("remove_images"):
                     self.remove_images(last)
+                elif "place" in step:
+                    for name in step["place"]:
+                        target = dest / name
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_text(self._render_text(self.compose_files["support"][name]))
                 published = sink.messages  # drained every step, so none arrives during the next one
                 if step.get("record"):
                     commands += normalise(journal.read_text().splitlines()[mark:], names)

@@ -125,7 +125,7 @@ class FlakyRegistry:
 class DockerEngine(Engine):
     name = "docker"
 
-    def __init__(self, compose_files: dict[str, Any]) -> None:
+    def __init__(self, compose_files: dict[str, Any], compose_command: str | None = None) -> None:
         super().__init__(compose_files)
         self.bed = testbed_environment()
         missing = [k for k in NEEDED if k not in self.bed]
@@ -138,8 +138,12 @@ class DockerEngine(Engine):
         self.docker = compose.find_executable("docker")
         if not self.docker or subprocess.run([self.docker, "info"], capture_output=True).returncode:
             raise EngineError("the docker engine needs a running Docker daemon")
-        real = self.bed.get("DADC_COMPOSE_V2") or compose.find_executable("docker-compose")
+        real = compose_command or self.bed.get("DADC_COMPOSE_V2") or compose.find_executable("docker-compose")
         self.real_compose = real or f"{self.docker} compose"
+        try:
+            self.cli_generation = compose.detect(self.real_compose).generation
+        except Exception as exc:
+            raise EngineError(f"compose CLI {self.real_compose!r}: {exc}") from None
         base = self.bed["DADC_BASE_IMAGE"]
         self.images = {"image": f"{self.bed['DADC_OPEN_REGISTRY']}/{base}",
                        "private_image": f"{self.bed['DADC_REGISTRY']}/{base}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from connector.errors import DadcError
 from connector.validation.engine import FileResult, exit_code, validate_bytes
 from connector.validation.findings import Finding
 
@@ -26,17 +27,62 @@ def run(args: argparse.Namespace) -> int:
     version = None
     if args.version:
         from connector import arn
-        from connector.errors import DadcError
         try:
             version = arn.resolve(args.version).version
         except DadcError as exc:
             print(f"dadc: {exc}", file=sys.stderr)
             return 2
+    preflight = _preflight(args)
+    if isinstance(preflight, int):
+        return preflight
     results = []
     for name in args.files:
         raw = _read(name)
-        results.append(raw if isinstance(raw, FileResult)
-                       else validate_bytes("<stdin>" if name == "-" else name, raw,
-                                           version=version, strict=args.strict))
+        result = raw if isinstance(raw, FileResult) else validate_bytes("<stdin>" if name == "-" else name, raw,
+                                                                        version=version, strict=args.strict)
+        if preflight is not None and not result.fatal:
+            result = _with_role_policy(result, raw, *preflight, strict=args.strict)
+        results.append(result)
     print(REPORTERS[args.format]().render(results))
     return exit_code(results, args.strict)
+
+
+def _preflight(args: argparse.Namespace) -> tuple[dict, list[str]] | int | None:  # type: ignore[type-arg]
+    """The role policy (and the compose file's images) for the group role preflight."""
+    if not args.role_policy:
+        if args.compose:
+            print("dadc: --compose goes with --role-policy", file=sys.stderr)
+            return 2
+        return None
+    from connector.validation import rolepolicy
+    try:
+        with open(args.role_policy, "rb") as handle:
+            policy = rolepolicy.load(handle.read())
+        images: list[str] = []
+        if args.compose:
+            from connector.runtime import composefile
+            with open(args.compose, "rb") as handle:
+                doc = composefile.load(handle.read())
+            services = doc.get("services", doc) if isinstance(doc, dict) else {}
+            images = [str(s["image"]) for s in services.values() if isinstance(s, dict) and s.get("image")]
+    except (OSError, rolepolicy.PolicyError, DadcError) as exc:
+        print(f"dadc: {getattr(exc, 'filename', None) or args.compose or args.role_policy}: "
+              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
+    return policy, images
+
+
+def _with_role_policy(result: FileResult, raw: bytes, policy: dict, images: list[str],  # type: ignore[type-arg]
+                      *, strict: bool) -> FileResult:
+    from dataclasses import replace
+
+    from connector.validation import rolepolicy
+    from connector.validation.document import load
+    positions = load(result.file, raw).positions
+    for connector in result.connectors:
+        for f in rolepolicy.check(connector, policy, images):
+            line, column = positions.locate(f.pointer)
+            f = replace(f, line=line, column=column, file=result.file)
+            result.findings.append(f.escalated() if strict else f)
+    result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+    return result

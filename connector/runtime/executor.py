@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -52,23 +52,27 @@ def compose(ctx: Context, action: str, file: Path, timeout: float | None = None)
                        cwd=str(ctx.dest.root))
 
 
-def _parse(raw: bytes, where: str) -> "ComposeProject":
-    """dadc's safe parse of the bytes: hostile input never reaches a file or a CLI."""
+def _check(raw: bytes, where: str) -> None:
+    """dadc's safe check of the bytes: hostile input never reaches a file or a CLI."""
     from connector.runtime import composefile
     try:
-        return composefile.parse(raw)
+        composefile.check(raw)
     except InvalidParameter as exc:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def _resolve(ctx: Context, project: "ComposeProject", file: Path) -> "ComposeProject":
-    """Image names with ${VAR} in them, as compose itself resolves them (`config`)."""
+def _read(ctx: Context, file: Path, where: str) -> "ComposeProject":
+    """The project as compose itself reads the file (`config`): compose is the authority on
+    what a file means, and a file it refuses is refused with compose's own reason (some
+    compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
     from connector.runtime import composefile
-    ctx.compose  # noqa: B018 -- a missing compose CLI fails here, before any login
-    if not any("$" in image for image in project.images):
-        return project
-    resolved = compose(ctx, "config", file, timeout=60).stdout
-    return replace(project, images=composefile.parse(resolved.encode()).images)
+    result = process.run(ctx.compose_argv("config", file), env=ctx.env, run_as=ctx.run_as, timeout=120,
+                         cwd=str(ctx.dest.root), check=False)
+    try:
+        return composefile.project(result.stdout if result.returncode == 0 else "", ctx.env)
+    except InvalidParameter as exc:
+        reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
+        raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
 
 
 def _offline(ctx: Context, s: Session, reason: str) -> None:
@@ -81,7 +85,8 @@ def _offline(ctx: Context, s: Session, reason: str) -> None:
     log.warning("%s; offline fallback: deploying the local copy %s (from %s)", reason, local, came)
     s.raw = local.read_bytes()
     s.file, s.offline, s.version_id = local, True, state.get("version_id")
-    s.project = _resolve(ctx, _parse(s.raw, str(local)), local)
+    _check(s.raw, str(local))
+    s.project = _read(ctx, local, str(local))
 
 
 def _fetch(ctx: Context, s: Session, step: Step) -> None:
@@ -93,9 +98,10 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
             raise
         return _offline(ctx, s, str(exc))
     assert fetched is not None
-    project = _parse(fetched.raw, f"s3://{bucket}/{key}")
+    where = f"s3://{bucket}/{key}"
+    _check(fetched.raw, where)
     atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
-    s.project = _resolve(ctx, project, ctx.dest.incoming)
+    s.project = _read(ctx, ctx.dest.incoming, where)
     s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
 
 
@@ -126,7 +132,8 @@ def _login(ctx: Context, s: Session, step: Step) -> None:
 def _pull(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     try:
-        compose(ctx, "pull", _file(ctx, s, step))
+        process.run(ctx.compose_argv("pull", _file(ctx, s, step), *s.project.pull_services), env=ctx.env,
+                    run_as=ctx.run_as, cwd=str(ctx.dest.root))
         missing = ctx.docker.missing_images(s.project.images)  # compose v2 exits 0 on a missing manifest
         if missing:
             raise CommandFailed(f"pull did not fetch {', '.join(missing)}")
@@ -181,7 +188,7 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     compose(ctx, "up", _file(ctx, s, step))
     have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
-    missing = [name for name in s.project.services if name not in have]
+    missing = [name for name in s.project.names if name not in have]
     if missing:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")
 

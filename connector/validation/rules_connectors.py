@@ -21,6 +21,9 @@ SINGLE = rule("E1005", "connector-single",
               "A group holds one version of a connector: one DockerApplicationDeployment per definition.",
               "https://docs.aws.amazon.com/greengrass/v1/developerguide/connectors.html")
 OTHER = rule("I1006", "other-connector", "A connector other than DockerApplicationDeployment is not checked.")
+NEAR_MISS = rule("W1008", "connector-name-near-miss",
+                 "A connector name that is almost DockerApplicationDeployment (a typo, another case) names no connector "
+                 "the service knows; none of this connector's checks ran.", API)
 NAME = rule("E1007", "definition-name", "A create-connector-definition input's Name is a string.", API)
 ARN_SYNTAX = rule("E2001", "arn-syntax", "ConnectorArn is arn:<partition>:greengrass:<region>::/connectors/<Name>/versions/<N>.")
 ARN_PARTITION = rule("E2002", "arn-partition", "The ARN's partition is aws, aws-cn or aws-us-gov.")
@@ -32,6 +35,15 @@ _ARN_RULES = {"syntax": ARN_SYNTAX, "partition": ARN_PARTITION, "region": ARN_RE
               "version": ARN_VERSION, "account": ARN_ACCOUNT, "connector": ARN_SYNTAX}
 _ID = re.compile(r"[a-zA-Z0-9:_-]+")
 _VERSION_HINT = re.compile(r"/versions/(\d+)$")
+
+
+def _near_miss(carn: str) -> str | None:
+    """The connector name in an ARN, when it is almost ours (same letters in another case, or a typo)."""
+    import difflib
+    name = carn.split("/connectors/", 1)[1].split("/")[0]
+    ours = profiles.settings()["connector_name"]
+    close = name.lower() == ours.lower() or difflib.SequenceMatcher(None, name.lower(), ours.lower()).ratio() >= 0.85
+    return name if close else None
 
 
 def connectors_pointer(data: Any) -> tuple[str | None, list[Finding]]:
@@ -87,7 +99,12 @@ def check_connector_list(connectors: Any, pointer: str) -> Iterator[Finding]:
         if isinstance(carn, str) and "/connectors/" not in carn:
             yield ARN_SYNTAX(join(here, "ConnectorArn"), f"{carn!r} is not a connector ARN")
         elif isinstance(carn, str) and not arn.is_this_connector(carn):
-            yield OTHER(join(here, "ConnectorArn"), f"{carn} is another connector; not checked")
+            guess = _near_miss(carn)
+            if guess:
+                yield NEAR_MISS(join(here, "ConnectorArn"), f"connector {guess!r} is not {profiles.settings()['connector_name']}"
+                                f"; did you mean {profiles.settings()['connector_name']}? (nothing else was checked)")
+            else:
+                yield OTHER(join(here, "ConnectorArn"), f"{carn} is another connector; not checked")
         elif isinstance(carn, str):
             ours += 1
             if ours == 2:

@@ -22,9 +22,22 @@ NULL_VERSION = rule("I3007", "s3-null-version",
                     "DockerComposeFileS3Version \"null\" is S3's name for the version of an object stored before versioning was enabled.")
 ROOT = rule("W5001", "docker-user-root", "DockerUserId 0 runs docker as root; the documentation advises against it.",
             "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#docker-app-connector-linux-user")
+BUCKET_RULES = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
 BUCKET_LEGACY = rule("W5002", "bucket-name-legacy",
-                     "The bucket name breaks S3's current naming rules (upper case, '..', IP-like, bad first or last character): such buckets can no longer be created.",
-                     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html")
+                     "The bucket name breaks S3's current naming rules (upper case, '..', IP-like, bad first or last character, a reserved prefix xn--, sthree-, amzn-s3-demo-): such buckets can no longer be created.",
+                     BUCKET_RULES)
+BUCKET_RESERVED = rule("W5003", "bucket-name-reserved-suffix",
+                       "The name ends in a suffix S3 reserves for something that is not a general purpose bucket (an access point alias, a directory bucket...): it may work for GetObject, with a role policy for that resource, or not at all.",
+                       BUCKET_RULES)
+NO_USER = rule("I5004", "docker-user-default",
+               "Without DockerUserId the original connector ran docker as ggc_user; dadc runs it as its own user (root under the systemd unit). See the README on running dadc unprivileged.",
+               "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#docker-app-connector-linux-user")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = {"-s3alias": "an S3 access point alias (GetObject works through it, with a policy for the access point)",
+                      "--ol-s3": "an S3 Object Lambda access point alias",
+                      "--x-s3": "an S3 directory bucket (S3 Express One Zone)",
+                      ".mrap": "a Multi-Region Access Point name (GetObject needs its ARN, not this name)",
+                      "--table-s3": "an S3 table bucket (it holds tables, not a compose file)"}
 
 
 def _unknown(name: str, profile: Profile, pointer: str) -> Finding:
@@ -52,9 +65,13 @@ def _bucket_warnings(value: str, pointer: str) -> Iterator[Finding]:
         problems.append("the form of an IP address")
     except ValueError:
         pass
+    problems += [f"the reserved prefix {p}" for p in _RESERVED_PREFIXES if value.lower().startswith(p)]
     if problems:
         yield BUCKET_LEGACY(pointer, f"bucket name {value!r} has {', '.join(problems)}; S3 no longer "
                                      "accepts it for new buckets")
+    for suffix, what in _RESERVED_SUFFIXES.items():
+        if value.lower().endswith(suffix):
+            yield BUCKET_RESERVED(pointer, f"{value!r} ends in {suffix}, which S3 reserves: this names {what}")
 
 
 def check_parameters(params: Any, pointer: str, profile: Profile, connector_pointer: str) -> Iterator[Finding]:
@@ -67,6 +84,9 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
     for p in profile.parameters:
         if p.required and p.name not in params:
             yield REQUIRED(pointer, f"{p.name} is required by version {profile.version}")
+    if profile.parameter("DockerUserId") and "DockerUserId" not in params:
+        yield NO_USER(pointer, "no DockerUserId: the original ran docker as ggc_user; dadc runs it as its own "
+                               "user (root under the systemd unit)")
     for name, value in params.items():
         here = join(pointer, name)
         spec = profile.parameter(name)

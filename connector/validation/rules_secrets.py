@@ -23,6 +23,8 @@ PREFIX = rule("W4006", "secret-name-prefix",
               SECRETS)
 PARTIAL = rule("W4007", "secret-arn-partial",
                "A full secret ARN ends in '-' and six random characters; this one may be a partial ARN.")
+DUPLICATE = rule("W4008", "secret-arn-duplicate",
+                 "An ARN listed twice: the second adds nothing (a copy-paste slip where another secret was meant?).")
 
 _PATTERN = re.compile(profiles.catalogue()["AWSSecretsArnList"].element_pattern.replace("{6}", "+"))
 
@@ -66,6 +68,7 @@ def _offset_of(positions: Callable[[], PositionMap], pointer: str, found: int) -
 
 def check_secrets(value: Any, pointer: str, ref: arn.ConnectorRef | None,
                   positions: Callable[[], PositionMap]) -> Iterator[Finding]:
+    seen: dict[str, str] = {}
     for entry in _elements(value, pointer, positions):
         if isinstance(entry, Finding):
             yield entry
@@ -76,6 +79,10 @@ def check_secrets(value: Any, pointer: str, ref: arn.ConnectorRef | None,
         if not isinstance(item, str):
             yield ARN_INVALID(here, f"{label}{item!r} is not a string", offset=offset())
             continue
+        if item in seen:
+            yield DUPLICATE(here, f"{label}{item} is already {seen[item]}", offset=offset())
+            continue
+        seen[item] = label.rstrip(": ") or "listed"
         for finding in _check_one(item, here, label, ref):
             yield dataclasses.replace(finding, offset=offset())
 
@@ -100,8 +107,9 @@ def _check_one(item: str, here: str, label: str, ref: arn.ConnectorRef | None) -
         yield PARTITION(here, f"{label}secret is in partition {partition}, the connector in {ref.partition}")
     elif ref and ref.region and region != ref.region:
         yield REGION(here, f"{label}secret is in {region}, the connector in {ref.region}")
+    if len(suffix) != 6:  # a partial ARN: what looked like a suffix is part of the name
+        name = f"{name}-{suffix}"
+        yield PARTIAL(here, f"{label}suffix {suffix!r} is not six characters: a partial or example ARN?")
     if not name.startswith("greengrass-"):
         yield PREFIX(here, f"{label}secret name {name!r} does not start with greengrass-; grant "
                            "secretsmanager:GetSecretValue on it in the service role")
-    if len(suffix) != 6:
-        yield PARTIAL(here, f"{label}suffix {suffix!r} is not six characters: a partial or example ARN?")

@@ -1,4 +1,5 @@
-"""Every behaviour case on the real engine of the test bed (the docker engine)."""
+"""Every behaviour case on the real engine of the test bed (the docker engine), with compose v2;
+the compose-file scenarios also with the legacy v1 CLI."""
 from __future__ import annotations
 
 import pytest
@@ -7,14 +8,27 @@ from conformance import runner
 from conformance.behaviour_cases import discover
 
 CASES = discover()[0]
+COMPOSE_SCENARIOS = {c.scenario for c in CASES if c.scenario.startswith("compose-")}
 
 
 @pytest.fixture(scope="module")
 def docker_results(testbed_env: dict[str, str]) -> dict[str, runner.CaseResult]:
-    return {r.case.id: r for r in runner.run("docker")}
+    return {r.case.id: r for r in runner.run("docker", compose_command=testbed_env["DADC_COMPOSE_V2"])}
 
 
-@pytest.mark.parametrize("case_id", [c.id for c in CASES])
+@pytest.fixture(scope="module")
+def v1_results(testbed_env: dict[str, str]) -> dict[str, runner.CaseResult]:
+    return {r.case.id: r for r in runner.run("docker", scenarios=COMPOSE_SCENARIOS,
+                                             compose_command=testbed_env["DADC_COMPOSE_V1"])}
+
+
+@pytest.mark.parametrize("case_id", [c.id for c in CASES if c.applies_to(2)])
 def test_case_on_the_real_engine(docker_results: dict[str, runner.CaseResult], case_id: str) -> None:
     result = docker_results[case_id]
+    assert result.outcome == "pass", result.detail
+
+
+@pytest.mark.parametrize("case_id", [c.id for c in CASES if c.scenario in COMPOSE_SCENARIOS and c.applies_to(1)])
+def test_compose_case_with_the_v1_cli(v1_results: dict[str, runner.CaseResult], case_id: str) -> None:
+    result = v1_results[case_id]
     assert result.outcome == "pass", result.detail

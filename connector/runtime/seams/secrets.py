@@ -6,15 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from connector.arn import ECR_HOST
 from connector.errors import CredentialError, InvalidParameter
 
 log = logging.getLogger("dadc.credentials")
-ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 _DOCKER_HUB_PATHS = {"", "/", "/v1", "/v1/", "/v2", "/v2/"}
 
 
@@ -63,11 +62,13 @@ def parse_secret(arn: str, response: dict[str, Any]) -> Login:
 
 
 def from_secrets(client: Any, arns: list[str]) -> list[Login]:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
     logins = []
     for arn in arns:
         try:
             response = client.get_secret_value(SecretId=arn)
+        except BotoCoreError as exc:  # unreachable: an offline fallback may apply
+            raise CredentialError(f"{arn}: Secrets Manager is unreachable: {type(exc).__name__}") from None
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             kind = InvalidParameter if code in ("ResourceNotFoundException", "AccessDeniedException") else CredentialError
