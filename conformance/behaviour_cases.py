@@ -24,6 +24,7 @@ class BehaviourCase:
     version: int
     spec: dict[str, Any] = field(hash=False, compare=False)
     expect: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
+    group: str = ""  # the expectation's key: versions that must behave alike
 
     @property
     def id(self) -> str:
@@ -42,22 +43,35 @@ class CaseError(ValueError):
 
 
 def versions_of(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    """'4' -> [4]; '1-3' -> [1, 2, 3]; '1,5-7' -> [1, 5, 6, 7]."""
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        out += range(int(first), int(last or first) + 1)
+    return sorted(set(out))
 
 
 def expand(name: str, spec: dict[str, Any]) -> list[BehaviourCase]:
     """A scenario -> one case per version; every version needs exactly one expectation."""
     wanted = versions_of(spec["versions"])
-    by_version: dict[int, dict[str, Any]] = {}
+    by_version: dict[int, tuple[str, dict[str, Any]]] = {}
     for key, expectation in spec["expect"].items():
         for v in versions_of(key):
             if v in by_version:
                 raise CaseError(f"{name}: version {v} has two expectations")
-            by_version[v] = expectation
+            by_version[v] = (key, expectation)
     if sorted(by_version) != wanted:
         raise CaseError(f"{name}: expectations cover versions {sorted(by_version)}, the scenario {wanted}")
-    return [BehaviourCase(name, v, spec, by_version[v]) for v in wanted]
+    return [BehaviourCase(name, v, spec, by_version[v][1], by_version[v][0]) for v in wanted]
+
+
+def one_per_group(cases: list[BehaviourCase]) -> list[BehaviourCase]:
+    """The latest version of each group of versions that share an expectation (so version 7,
+    the most used, always runs): the recorded engine shows the others issue the same commands."""
+    latest: dict[tuple[str, str], int] = {}
+    for c in cases:
+        latest[(c.name, c.group)] = max(latest.get((c.name, c.group), 0), c.version)
+    return [c for c in cases if c.version == latest[(c.name, c.group)]]
 
 
 def discover(root: Path | None = None) -> tuple[list[BehaviourCase], dict[str, Any]]:
@@ -95,23 +109,40 @@ def normalise(journal: list[str], names: dict[str, str]) -> list[str]:
             continue
         if words[0] == "login":
             out.append("docker login --password-stdin" if stdin == "yes" else "docker login (no password on stdin)")
-        elif words[0] == "rm":
-            out.append("docker rm -f")
+        elif words[0] in ("rm", "tag", "pull"):  # ids and digests differ from run to run
+            out.append({"rm": "docker rm -f", "tag": "docker tag", "pull": "docker pull"}[words[0]])
         else:
             out.append("docker " + " ".join(words))
     return out
 
 
+def _member_matches(got: Any, want: Any) -> bool:
+    if isinstance(want, dict) and set(want) == {"contains"}:
+        return isinstance(got, str) and all(part in got for part in _listed(want["contains"]))
+    return bool(got == want)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def compare(case: BehaviourCase, commands: list[str], messages: list[dict[str, Any]],
-            running: str | None) -> list[str]:
-    """The differences from the case's expectations (empty: the case passes)."""
+            running: str | None, images: dict[str, set[str]] | None = None) -> list[str]:
+    """The differences from the case's expectations (empty: the case passes). images: the image
+    ids marked after steps (by mark name), and "now": those running at the end."""
     expect = case.expect
     problems = []
     if commands != expect["commands"]:
         problems.append(f"commands {commands} != expected {expect['commands']}")
     if len(messages) != len(expect["status"]) or any(
-            any(m.get(k) != v for k, v in e.items()) for m, e in zip(messages, expect["status"])):
+            any(not _member_matches(m.get(k), v) for k, v in e.items()) for m, e in zip(messages, expect["status"])):
         problems.append(f"status messages {messages} do not match {expect['status']}")
     if running != expect["running"]:
         problems.append(f"running {running!r} != expected {expect['running']!r}")
+    if "image_as" in expect:
+        images = images or {}
+        marked, now = images.get(expect["image_as"]), images.get("now")
+        if not marked or marked != now:
+            problems.append(f"running images {sorted(now or [])} are not those marked "
+                            f"{expect['image_as']!r}: {sorted(marked or [])}")
     return problems

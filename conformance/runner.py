@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.behaviour_cases import BehaviourCase, discover
+from conformance.behaviour_cases import BehaviourCase, discover, one_per_group
 from conformance.engines.base import Engine, Skip, quiet
 
 OUTCOMES = ("pass", "fail", "skip", "error")
@@ -40,12 +40,15 @@ def make_engine(name: str, compose_files: dict, compose_command: str | None = No
 
 
 def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] | None = None,
-        cases_dir: Path | None = None, compose_command: str | None = None) -> list[CaseResult]:
+        cases_dir: Path | None = None, compose_command: str | None = None,
+        per_group: bool = False) -> list[CaseResult]:
     """Raises CaseError for a scenario file that cannot be run as written. Scenarios for another
     compose CLI generation than the engine's are not selected (like other versions)."""
     cases, compose_files = discover(cases_dir)
     selected = [c for c in cases if (versions is None or c.version in versions)
                 and (scenarios is None or c.scenario in scenarios)]
+    if per_group:
+        selected = one_per_group(selected)
     with quiet():
         try:
             engine = make_engine(engine_name, compose_files, compose_command)

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                             ("deploy", "run the start sequence once"),
                             ("stop", "run the stop sequence"),
                             ("plan", "print the steps the version would run"),
-                            ("status", "list the project's containers")):
+                            ("status", "the current and the last good deployment, and the containers"),
+                            ("rollback", "go back to the last good deployment")):
         p = sub.add_parser(name, help=help_text)
         options.add_arguments(p, name)
         p.set_defaults(handler=f"runtime:{name}")
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", metavar="DIR", default=None)
     p.add_argument("--compose-command", metavar="CMD", default=None,
                    help="docker engine: the real compose CLI behind the recorder (default: compose v2)")
+    p.add_argument("--one-per-group", action="store_true",
+                   help="of versions that share an expectation, run only the latest (CI's docker engine run)")
     p.add_argument("--format", choices=CONFORMANCE_FORMATS, default="text")
     p.set_defaults(handler="conformance:run")
     return parser

@@ -12,6 +12,7 @@ class DadcError(Exception):
     """
 
     error = "InternalError"
+    retriable = True  # `dadc run --retry` may try the start again (an invalid definition: no)
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -32,6 +33,7 @@ class InternalError(DadcError):
 
 class InvalidParameter(DadcError):
     error = "InvalidParameter"
+    retriable = False
 
 
 class UnknownVersion(InvalidParameter):

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
-RUNTIME_COMMANDS = ("run", "deploy", "stop", "plan", "status")
+RUNTIME_COMMANDS = ("run", "deploy", "stop", "plan", "status", "rollback")
 ALL = frozenset(RUNTIME_COMMANDS)
 STARTS = frozenset({"run", "deploy", "plan"})  # commands that run (or print) a start sequence
 MQTT = frozenset({"run", "deploy"})
@@ -47,6 +47,14 @@ class RuntimeOptions:
     offline_fallback: bool = opt("--offline-fallback", "when S3 or the registry cannot be reached, deploy the "
                                  "local copy on local images (version 7's DockerOfflineMode, for any version)",
                                  default=False, commands=STARTS, extension=True, group="extensions")
+    health_gate: float | None = opt("--health-gate", "after the start sequence, every service must be running "
+                                    "(healthy where it has a healthcheck) and stay so, within SECONDS; a release "
+                                    "that fails is rolled back as a whole to the last good deployment",
+                                    metavar="SECONDS", commands=frozenset({"run", "deploy", "plan", "rollback"}),
+                                    extension=True, group="extensions")
+    health_stable: float = opt("--health-stable", "with --health-gate: how long every service must stay up "
+                               "(default 10)", default=10.0, metavar="SECONDS",
+                               commands=frozenset({"run", "deploy", "plan", "rollback"}), group="extensions")
     retry: bool = opt("--retry", "retry a failed start (InternalError) with capped exponential backoff and "
                       "jitter", default=False, commands=frozenset({"run"}), child=False, extension=True,
                       group="extensions")
@@ -93,7 +101,8 @@ class RuntimeOptions:
         argv: list[str] = []
         for f in fields(self):
             value = overrides.get(f.name, getattr(self, f.name))
-            if f.metadata["child"] and "deploy" in f.metadata["commands"] and value not in (None, False):
+            if f.metadata["child"] and "deploy" in f.metadata["commands"] and value not in (None, False) \
+                    and value != _default(f):
                 argv += _render(f, value).split(" ", 1) if not isinstance(value, bool) else [f.metadata["flag"]]
         return argv
 
@@ -116,7 +125,7 @@ def _render(f: Field[Any], value: Any) -> str:
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The options of one runtime command; --definition and --parameters exclude each other."""
     groups: dict[str, Any] = {"definition": parser.add_argument_group("definition")}
-    source = groups["definition"].add_mutually_exclusive_group(required=command != "rollback")
+    source = groups["definition"].add_mutually_exclusive_group(required=True)
     for f in fields(RuntimeOptions):
         meta = f.metadata
         if command not in meta["commands"]:

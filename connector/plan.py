@@ -22,6 +22,8 @@ NO_FILE_TO_STOP = ("containers of a previous deployment are running and no local
 class Observed:
     previous_file: bool  # a local copy of a compose file (the previous deployment's) exists
     project_running: bool  # the engine has containers with the project's label
+    last_good: bool = False  # a last good deployment is recorded (something to roll back to)
+    failed_release: bool = False  # a release that failed its health gate is recorded
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Step:
     fallback: str = ""
     origin: str = ""
     reason: str = ""
+    stable: float = 0.0  # gate: how long every service must stay up
+    guard: str = ""  # fetch: "last-good" when the fetched file is the release that failed its gate
 
 
 def _fallback(profile: Profile, params: dict[str, str], command: Command, options: Any) -> tuple[str, str]:
@@ -77,6 +81,7 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
         fallback, enabled_by = _fallback(profile, params, command, options)
         if command.command == "up":
             steps += [Step("install", "incoming", origin=origin), Step("up", "current", origin=origin)]
+            steps += _gate(observed, options)
         elif command.command == "down":
             if observed.previous_file:
                 fb = command.fallback
@@ -86,10 +91,25 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
             elif observed.project_running:
                 steps.append(_without_file(profile, params, command, options))
         else:
+            guarded = command.command == "fetch" and observed.failed_release and observed.last_good
+            gate = getattr(options, "health_gate", None)
             steps.append(Step(command.command, FILES[command.of], attempts=command.attempts,
                               retry_delay=command.retry_delay_seconds, fallback=fallback,
-                              origin=enabled_by or origin))
+                              origin=enabled_by or origin, guard="last-good" if guarded else "",
+                              timeout=gate if guarded else None,
+                              stable=getattr(options, "health_stable", 0.0) if guarded else 0.0))
+    steps.append(Step("record", origin="dadc: the last good deployment, for a rollback"))
     return steps
+
+
+def _gate(observed: Observed, options: Any) -> list[Step]:
+    """--health-gate: after up, the gate; a release that fails it is rolled back as a whole to
+    the last good deployment, or, with none recorded, taken down."""
+    timeout = getattr(options, "health_gate", None)
+    if timeout is None:
+        return []
+    return [Step("gate", timeout=float(timeout), stable=float(getattr(options, "health_stable", 10.0)),
+                 fallback="rollback" if observed.last_good else "take-down", origin="--health-gate")]
 
 
 def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None) -> list[Step]:

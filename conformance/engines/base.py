@@ -74,6 +74,9 @@ class Engine:
     def registry_down(self) -> Any: return _null()  # only the flaky registry out of reach
     def pause(self, seconds: float) -> None: time.sleep(seconds)
     def remove_images(self, text: str) -> None: raise NotImplementedError
+    def image_ids(self) -> set[str]: raise NotImplementedError  # of the project's running containers
+    def retag(self, image: str) -> None: raise NotImplementedError  # the same tag, new content, pushed
+    def clock(self) -> float: return time.monotonic()
     def compose_command(self) -> str: return "docker-compose"
     def make_sink(self) -> Any: return CapturingSink()
     def run_session(self) -> Any: return _null()
@@ -126,9 +129,10 @@ class Engine:
         options = self._options(case, definition)
         commands: list[str] = []
         messages: list[dict[str, Any]] = []
+        images: dict[str, set[str]] = {}
         last = ""
         with patched_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", DADC_JOURNAL=str(journal),
-                             DADC_FAKE_STATE=str(work / "state")):
+                             DADC_FAKE_STATE=str(work / "state"), DADC_FAKE_DEST=str(dest)):
             for step in case.spec["steps"]:
                 mark = len(journal.read_text().splitlines())
                 sink = self.make_sink()
@@ -139,13 +143,20 @@ class Engine:
                     away = self.offline() if step.get("offline") else self.registry_down() \
                         if step.get("registry_down") else _null()
                     with away:
-                        entry.start(options, sink, cloud=self.cloud(), pause=self.pause)
+                        entry.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
+                    if "mark" in step:
+                        images[step["mark"]] = self.image_ids()
                 elif step.get("stop"):
                     entry.stop(options)
                 elif step.get("corrupt"):
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
                 elif step.get("remove_images"):
                     self.remove_images(last)
+                elif "unplace" in step:
+                    for name in step["unplace"]:
+                        (dest / name).unlink()
+                elif "retag" in step:
+                    self.retag(self.images[step["retag"]])
                 elif "place" in step:
                     for name in step["place"]:
                         target = dest / name
@@ -155,8 +166,10 @@ class Engine:
                 if step.get("record"):
                     commands += normalise(journal.read_text().splitlines()[mark:], names)
                     messages += published
+            if "image_as" in case.expect:
+                images["now"] = self.image_ids()
             running = self.running(work, names)
-        return compare(case, commands, messages, running), commands
+        return compare(case, commands, messages, running, images), commands
 
 
 @contextmanager

@@ -193,6 +193,23 @@ class DockerEngine(Engine):
         finally:
             self.flaky.start()
 
+    def image_ids(self) -> set[str]:
+        ids = subprocess.run([self.docker, "ps", "-q", "--filter", PROJECT_FILTER], capture_output=True,
+                             text=True).stdout.split()
+        if not ids:
+            return set()
+        out = subprocess.run([self.docker, "inspect", "--format", "{{.Image}}", *ids], capture_output=True,
+                             text=True).stdout
+        return set(out.split())
+
+    def retag(self, image: str) -> None:
+        """Build new content under the same tag (a label makes it differ) and push it."""
+        dockerfile = f"FROM {self.bed['DADC_BASE_IMAGE']}\nLABEL dadc.retag={uuid.uuid4().hex}\n"
+        for argv, stdin in ((["build", "-q", "-t", image, "-"], dockerfile), (["push", image], None)):
+            done = subprocess.run([self.docker, *argv], input=stdin, capture_output=True, text=True, timeout=300)
+            if done.returncode:
+                raise EngineError(f"docker {' '.join(argv)}: {done.stderr.strip()}")
+
     def remove_images(self, text: str) -> None:
         for line in text.splitlines():
             if line.strip().startswith("image:"):

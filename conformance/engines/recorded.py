@@ -69,6 +69,7 @@ class RecordedEngine(Engine):
     def __init__(self, compose_files: dict[str, Any]) -> None:
         super().__init__(compose_files)
         self._cloud = RecordedCloud()
+        self._now = 0.0
 
     def cloud(self) -> RecordedCloud:
         return self._cloud
@@ -88,7 +89,11 @@ class RecordedEngine(Engine):
             yield
 
     def pause(self, seconds: float) -> None:
-        """The recorded engine does not wait out a pause between attempts: the journal is the same."""
+        """The recorded engine's time is virtual: a pause moves its clock on, and nothing waits."""
+        self._now += seconds
+
+    def clock(self) -> float:
+        return self._now
 
     def environment(self, work: Path) -> dict[str, str | None]:
         # the recorded engine never reaches AWS: nothing of the caller's may leak in
@@ -108,6 +113,23 @@ class RecordedEngine(Engine):
         store = Path(os.environ["DADC_FAKE_STATE"] + ".images")
         if store.exists():
             store.write_text("")
+
+    def image_ids(self) -> set[str]:
+        state = Path(os.environ["DADC_FAKE_STATE"])
+        lines = state.read_text().splitlines()[1:] if state.exists() else []
+        return {line.split()[3] for line in lines if len(line.split()) == 4}
+
+    def retag(self, image: str) -> None:
+        """New content under the same tag, pushed: the fake registry and the local tag both move."""
+        state = os.environ["DADC_FAKE_STATE"]
+        new = f"sha256:retagged-{sum(1 for _ in open(state + '.registry')) if os.path.exists(state + '.registry') else 0}"
+        with open(state + ".registry", "a") as handle:
+            handle.write(f"{image} {new}\n")
+        store = Path(state + ".images")
+        lines = store.read_text().splitlines() if store.exists() else []
+        # the old image stays, untagged (dangling), as it does on a real engine
+        kept = [f"<none> {line.split()[1]}" if line.startswith(image + " ") else line for line in lines]
+        store.write_text("".join(f"{line}\n" for line in kept + [f"{image} {new}"]))
 
     def running(self, work: Path, names: dict[str, str]) -> str | None:
         state = work / "state"

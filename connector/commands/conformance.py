@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from conformance.behaviour_cases import CaseError
     try:
-        results = runner.run(args.engine, versions, scenarios, cases, args.compose_command)
+        results = runner.run(args.engine, versions, scenarios, cases, args.compose_command, args.one_per_group)
     except (CaseError, OSError, ValueError, KeyError) as exc:
         print(f"dadc: the cases cannot be run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3

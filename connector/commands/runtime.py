@@ -73,13 +73,15 @@ def deploy(args: argparse.Namespace) -> int:
         raise Terminated()
     signal.signal(signal.SIGTERM, terminate)
     try:
-        ok = entry.start(opts, sink, take_lock=not opts.under_run)
+        outcome = entry.start(opts, sink, take_lock=not opts.under_run)
     except Terminated:
         log.warning("deploy interrupted by SIGTERM")
         return 143
     finally:
         sink.close()
-    return 0 if ok else 1
+    # under `dadc run`, 4 tells it that a retry would not help (an invalid definition, a release
+    # that failed its health gate); for everyone else a failure is 1
+    return 0 if outcome else 1 if outcome.retriable or not opts.under_run else entry.FINAL
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,7 +157,11 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
+    """The current deployment, the last good one, a release that failed, and the containers."""
+    import time
+
     from connector.runtime import entry
+    from connector.runtime.rollback import describe
     opts = RuntimeOptions.from_namespace(args)
     try:
         ctx = entry.build(opts)
@@ -163,8 +169,39 @@ def status(args: argparse.Namespace) -> int:
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
+
+    def when(record: dict) -> str:  # type: ignore[type-arg]
+        return time.strftime(" at %Y-%m-%d %H:%M:%S", time.localtime(record["at"])) if record.get("at") else ""
+    state = ctx.dest.read_state()
+    print(f"# current:   {describe(state) if state else 'nothing deployed'}")
+    last = ctx.dest.last_good()
+    if last:
+        images = ", ".join(f"{service}={image.get('id', '')[:19]}" for service, image in (last[1].get("images") or {}).items())
+        print(f"# last good: {describe(last[1])}{when(last[1])}; images {images or '-'}")
+    else:
+        print("# last good: none recorded")
+    failed = ctx.dest.failed()
+    if failed:
+        print(f"# failed:    {describe(failed)}{when(failed)}: {failed.get('reason')} (kept in {failed.get('kept')})")
     for c in found:
         print(f"{c.name}\t{c.image}\t{c.state}\t{c.health}")
     if not found:
         print("no containers")
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """Back to the last good deployment, by hand (gated when --health-gate is given)."""
+    from connector.runtime import entry
+    from connector.runtime import rollback as back
+    opts = RuntimeOptions.from_namespace(args)
+    logsetup.setup(opts.log_file)
+    try:
+        ctx = entry.build(opts)
+        with entry.lock_for(ctx):
+            what = back.by_hand(ctx, opts.health_gate, opts.health_stable)
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 1
+    print(f"rolled back to {what}")
     return 0

@@ -30,7 +30,8 @@ class Context:
     make_cloud: Callable[[], Cloud]
     env: dict[str, str]
     run_as: process.RunAs | None
-    pause: Callable[[float], None] = time.sleep  # between attempts; the recorded engine only notes it
+    pause: Callable[[float], None] = time.sleep  # between attempts and looks; the recorded engine's is virtual
+    clock: Callable[[], float] = time.monotonic
     _cloud: Cloud | None = field(default=None, repr=False)
 
     @property
@@ -86,7 +87,7 @@ def _aws_cloud(region: str | None) -> Callable[[], Cloud]:
 
 
 def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
-          pause: Callable[[float], None] | None = None) -> Context:
+          pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Context:
     run_as = run_as_for(config.value("DockerUserId"))
     dest = Destination(config.destination, owner=run_as.uid if run_as else None)
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
@@ -98,4 +99,4 @@ def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
     detection.shutdown(wait=False)
     return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
                    (lambda: cloud) if cloud is not None else _aws_cloud(config.region), env, run_as,
-                   pause or time.sleep)
+                   pause or time.sleep, clock or time.monotonic)

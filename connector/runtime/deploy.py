@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from connector.errors import DadcError
 from connector.plan import Observed, plan_start
@@ -13,15 +15,30 @@ from connector.runtime.status import Sink, failure, success
 log = logging.getLogger("dadc.deploy")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a start ended; truthy on success. retriable: `dadc run --retry` may try it again."""
+
+    ok: bool
+    retriable: bool = False
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
 def observe(ctx: Context) -> Observed:
     running = bool(ctx.docker.containers(ctx.project))
-    return Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=running)
+    return Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=running,
+                    last_good=ctx.dest.last_good() is not None, failed_release=bool(ctx.dest.failed()))
 
 
-def start(ctx: Context, sink: Sink) -> bool:
-    """The start sequence; publishes one status message; True on success."""
+def start(ctx: Context, sink: Sink) -> Outcome:
+    """The start sequence; publishes one status message."""
     p = ctx.config.params
     try:
+        if ctx.config.value("DockerUserId") is None:
+            log.info("no DockerUserId: docker and compose run as dadc's own user (uid %d), where the original "
+                     "connector ran them as ggc_user", os.geteuid())
         for warning in ctx.dest.check():
             log.warning("%s", warning)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dadc-observe") as pool:
@@ -32,12 +49,12 @@ def start(ctx: Context, sink: Sink) -> bool:
     except DadcError as exc:
         log.error("deployment failed (%s): %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
-        return False
+        return Outcome(False, exc.retriable)
     except Exception as exc:  # an unexpected fault still ends in a status message
         log.exception("deployment failed")
         sink.publish(failure(f"{type(exc).__name__}: {exc}", "InternalError"))
-        return False
+        return Outcome(False, True)
     sink.publish(success(p["DockerComposeFileS3Bucket"], p["DockerComposeFileS3Key"],
                          ctx.config.value("DockerComposeFileS3Version") or session.version_id))
     log.info("deployment succeeded")
-    return True
+    return Outcome(True)

@@ -3,7 +3,7 @@ conformance harness) run them."""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from connector.errors import DadcError
 from connector.options import RuntimeOptions
@@ -12,13 +12,17 @@ from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.local import Lock
 from connector.runtime.status import Sink, failure
 
+if TYPE_CHECKING:
+    from connector.runtime.deploy import Outcome
+
 log = logging.getLogger("dadc")
+FINAL = 4  # `dadc deploy --under-run` exit code: failed, and a retry would not help
 
 
-def build(options: RuntimeOptions, cloud: Cloud | None = None,
-          pause: Callable[[float], None] | None = None) -> context.Context:
+def build(options: RuntimeOptions, cloud: Cloud | None = None, pause: Callable[[float], None] | None = None,
+          clock: Callable[[], float] | None = None) -> context.Context:
     config = settings.load(options.definition, options.parameters, options.version, options.connector_id)
-    return context.build(config, options, cloud, pause)
+    return context.build(config, options, cloud, pause, clock)
 
 
 def lock_for(ctx: context.Context) -> Lock:
@@ -27,19 +31,19 @@ def lock_for(ctx: context.Context) -> Lock:
 
 
 def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True,
-          pause: Callable[[float], None] | None = None) -> bool:
+          pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> "Outcome":
     """The whole start sequence; any failure ends in one fail status message."""
+    from connector.runtime.deploy import Outcome, start as deploy_start
     try:
-        ctx = build(options, cloud, pause)
-        from connector.runtime import deploy
+        ctx = build(options, cloud, pause, clock)
         if not take_lock:
-            return deploy.start(ctx, sink)
+            return deploy_start(ctx, sink)
         with lock_for(ctx):
-            return deploy.start(ctx, sink)
+            return deploy_start(ctx, sink)
     except DadcError as exc:
         log.error("%s: %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
-        return False
+        return Outcome(False, exc.retriable)
 
 
 def stop(options: RuntimeOptions) -> bool:

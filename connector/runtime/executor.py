@@ -27,6 +27,13 @@ class StopIncomplete(InternalError):
     """The stop sequence left containers behind (reported, with how to remove them)."""
 
 
+class HealthGateFailed(InternalError):
+    """A release failed its health gate (and was rolled back or taken down): retrying the same
+    release would not help, so `dadc run --retry` does not."""
+
+    retriable = False
+
+
 @dataclass
 class Session:
     """What the steps of one start hand on to each other."""
@@ -99,6 +106,8 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
         return _offline(ctx, s, str(exc))
     assert fetched is not None
     where = f"s3://{bucket}/{key}"
+    if step.guard == "last-good":
+        _refuse_failed_release(ctx, fetched.raw, step)
     _check(fetched.raw, where)
     atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
     s.project = _read(ctx, ctx.dest.incoming, where)
@@ -193,9 +202,47 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")
 
 
+def _refuse_failed_release(ctx: Context, raw: bytes, step: Step) -> None:
+    """The definition still names the release that failed its health gate: the last good
+    deployment keeps running until a new release (another file) arrives."""
+    from connector.runtime import rollback
+    from connector.runtime.seams.local import digest
+    failed = ctx.dest.failed()
+    if failed.get("sha256") != digest(raw) or any(
+            failed.get(k) != v for k, v in rollback.source(ctx, None).items() if k != "version_id"):
+        return
+    what = rollback.restore(ctx, step.timeout, step.stable)
+    raise HealthGateFailed(f"{rollback.describe(failed)} is the release that failed ({failed.get('reason')}); "
+                           f"the last good deployment runs instead: {what}")
+
+
+def _gate(ctx: Context, s: Session, step: Step) -> None:
+    from connector.runtime import health, rollback
+    assert s.project is not None and step.timeout is not None
+    verdict = health.gate(ctx.docker, ctx.project, rollback.expected_replicas(s.project), step.timeout, step.stable,
+                          ctx.clock, ctx.pause)
+    if verdict.ok:
+        log.info("health gate passed: every service up and stable for %gs", step.stable)
+        return
+    reason = f"health gate failed: {verdict.reason}"
+    rollback.fail_release(ctx, s.raw, rollback.source(ctx, s.version_id), reason)
+    if step.fallback != "rollback":
+        raise HealthGateFailed(f"{reason}; no previous good deployment: the release was taken down")
+    try:
+        what = rollback.restore(ctx, step.timeout, step.stable)
+    except InternalError as exc:
+        raise HealthGateFailed(f"{reason}; {exc}") from None
+    raise HealthGateFailed(f"{reason}; rolled back to {what}, running again")
+
+
+def _record(ctx: Context, s: Session, step: Step) -> None:
+    from connector.runtime import rollback
+    rollback.record_good(ctx, s.raw, rollback.source(ctx, s.version_id))
+
+
 HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {
     "fetch": _fetch, "login": _login, "pull": _pull, "down": _down, "remove": _remove,
-    "abort": _abort, "install": _install, "up": _up,
+    "abort": _abort, "install": _install, "up": _up, "gate": _gate, "record": _record,
 }
 
 
@@ -215,12 +262,18 @@ def describe(ctx: Context, step: Step) -> str:
         "login": lambda: "secrets " + (", ".join(ctx.config.secret_arns()) or "none")
                          + "; ECR registries of the file's images" + (f"; up to {step.attempts} attempts" if step.attempts > 1 else ""),
         "install": lambda: f"{ctx.dest.incoming} -> {ctx.dest.compose_file}",
+        "gate": lambda: f"every service running (healthy where it has a healthcheck) and stable for "
+                        f"{step.stable:g} s, within {step.timeout:g} s; on failure the release is "
+                        + ("rolled back to the last good deployment" if step.fallback == "rollback" else "taken down"),
+        "record": lambda: f"the deployment and its exact images -> {ctx.dest.last_good_dir}",
         "remove": lambda: f"docker rm -f (containers labelled {ctx.project}): {step.reason}",
         "abort": lambda: step.reason,
     }
     text = what[step.kind]() if step.kind in what else shlex.join(ctx.compose_argv(step.kind, ctx.file(step.file)))
+    if step.guard == "last-good":
+        text += "; if it is the release that failed its health gate, the last good deployment runs instead"
     extra = []
-    if step.timeout is not None:
+    if step.timeout is not None and step.kind != "gate":
         extra.append(f"limit {step.timeout:g} s")
     if step.fallback:
         extra.append(f"on failure: {step.fallback} ({step.origin})")

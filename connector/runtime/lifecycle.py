@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from connector.runtime import monitor, stopping
+from connector.runtime.entry import FINAL
 from connector.runtime.context import Context
 from connector.runtime.status import Sink
 
@@ -31,7 +32,8 @@ class Runner:
             self.child.terminate()
 
     def deploy_once(self) -> str | None:
-        """Run the start sequence in a child; relay its status; return its error kind or None."""
+        """Run the start sequence in a child; relay its status; None on success, "final" when a
+        retry would not help, else the error kind."""
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
                 *self.options.child_argv(compose_command=self.ctx.compose.name)]
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -44,7 +46,8 @@ class Runner:
                 continue
             self.sink.publish(payload)
             outcome = None if payload.get("status") == "success" else payload.get("error", "InternalError")
-        self.child.wait()
+        if self.child.wait() == FINAL:
+            return "final"
         return outcome
 
     def run(self) -> int:
@@ -55,7 +58,7 @@ class Runner:
         while not self.stopping.is_set():
             outcome = self.deploy_once()
             # a failed start is final, as it was for the original, unless --retry asks for more
-            if outcome in (None, "InvalidParameter") or not self.options.retry or self.stopping.is_set():
+            if outcome in (None, "final", "InvalidParameter") or not self.options.retry or self.stopping.is_set():
                 break
             delay = min(self.options.retry_cap, self.options.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
             attempt += 1

@@ -107,6 +107,19 @@ def test_a_container_ignoring_sigterm_meets_the_stop_limit(bed: Bed) -> None:
     assert "remove them with: " in proc.stderr and " rm -f greengrassdockerapplicationdeployment-stubborn-1" in proc.stderr
 
 
+def test_dadc_run_exits_1_when_its_stop_leaves_containers_behind(bed: Bed) -> None:
+    """The README's exit code 1 for a failed stop holds for `dadc run` too (it used to exit 0)."""
+    bed.put(f"services:\n  stubborn:\n    image: {bed.open_image}\n    command: [\"sleep\", \"600\"]\n")
+    run = bed.spawn("run", "--definition", str(bed.definition(5)), "--stop-timeout", "2")
+    out = lines_of(run.stdout)
+    lines_of(run.stderr)
+    assert next_status(out)["status"] == "success"
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=120)
+    assert run.returncode == 1
+    remove_project()
+
+
 def test_destination_file_system_full(bed: Bed) -> None:
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(bed.dest)],
                              capture_output=True, text=True)

@@ -257,3 +257,34 @@ def test_v7_retries_docker_login_with_the_registrys_answer_and_never_the_passwor
         assert all("unauthorized" in f.lower() or "incorrect" in f.lower() for f in failures), failures
         assert password not in proc.stdout + proc.stderr
     assert containers() == []
+
+
+def test_status_and_rollback_by_hand(bed: Bed, docker_config: dict[str, str], unique: str) -> None:
+    """A release that deployed (no gate) but is not wanted: `dadc rollback` brings the one before
+    back, on its recorded image though the tag moved; the next start does not redeploy it."""
+    ref = f"{bed.env['DADC_OPEN_REGISTRY']}/dadc/by-hand:{unique}"
+    docker("tag", bed.env["DADC_BASE_IMAGE"], ref)
+    docker("push", ref)
+    definition = bed.definition(7)
+    bed.put(compose_text({"web": ref}))
+    deploy_ok(bed, definition)
+    (first,) = containers(running_only=True)
+    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=f"FROM {bed.env['DADC_BASE_IMAGE']}\nLABEL v={unique}\n",
+                   text=True, check=True, capture_output=True)
+    docker("push", ref)  # the tag moves
+    bed.put(compose_text({"web": ref, "extra": ref}))
+    deploy_ok(bed, definition)
+    assert len(containers(running_only=True)) == 2 and containers()[0]["image"] != first["image"]
+    status = bed.dadc("status", "--definition", str(definition)).stdout
+    assert "# last good: s3://" in status and "# failed:" not in status
+    proc = bed.dadc("rollback", "--definition", str(definition))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rolled back to s3://" in proc.stdout
+    (back,) = containers(running_only=True)
+    assert back["image"] == first["image"]  # the recorded image, not what the tag points at now
+    status = bed.dadc("status", "--definition", str(definition)).stdout
+    assert "# failed:" in status and "rolled back by hand" in status
+    proc = bed.dadc("deploy", "--definition", str(definition))  # the same definition: not redeployed
+    assert proc.returncode == 1 and "failed its health gate" not in proc.stdout  # rolled back by hand, said so
+    assert "rolled back by hand" in statuses(proc.stdout)[-1]["error_message"]
+    assert [c["image"] for c in containers(running_only=True)] == [first["image"]]

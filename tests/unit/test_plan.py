@@ -23,7 +23,7 @@ def actions(steps: list) -> list[str]:  # type: ignore[type-arg]
         assert names[names.index("up") - 1] == "install", names
     if "fetch" in names:
         assert names[:2] == ["fetch", "login"], names
-    return [COMPOSE_LEVEL.get(n, n) for n in names if n not in ("install", "fetch", "login")]
+    return [COMPOSE_LEVEL.get(n, n) for n in names if n not in ("install", "fetch", "login", "record")]
 
 
 @pytest.mark.parametrize(("version", "first", "again"), [
@@ -37,7 +37,7 @@ def test_first_deploy_and_redeploy(version: int, first: list[str], again: list[s
 
 
 def test_down_uses_the_previous_file_and_pull_the_new_one() -> None:
-    steps = [s for s in plan_start(profiles.get(5), {}, AGAIN) if s.kind not in ("fetch", "login")]
+    steps = [s for s in plan_start(profiles.get(5), {}, AGAIN) if s.kind not in ("fetch", "login", "record")]
     assert [(s.kind, FILES.get(s.file, s.file)) for s in steps] == [("pull", "new"), ("down", "current"),
                                                                     ("install", "new"), ("up", "current")]
 

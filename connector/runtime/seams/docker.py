@@ -29,6 +29,19 @@ class Container:
         return f"container {self.name} image={self.image} state={self.state} health={self.health}"
 
 
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    service: str
+    status: str  # created, running, restarting, exited, dead, paused
+    health: str  # healthy, unhealthy, starting, or none (no healthcheck)
+    exit_code: int
+    restarts: int
+    image_id: str
+    image: str  # the reference it was created from
+
+
 def _health(status: str) -> str:
     for word in ("unhealthy", "healthy", "health: starting"):
         if f"({word})" in status:
@@ -70,6 +83,35 @@ class Docker:
     def remove(self, ids: list[str], timeout: float = 300) -> None:
         if ids:
             self.run("rm", "-f", *ids, timeout=timeout)
+
+    def states(self, project: str) -> list["ContainerState"]:
+        """What the engine says of each of the project's containers: one `docker ps`, one `inspect`."""
+        ids = self.run("ps", "-aq", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}").stdout.split()
+        if not ids:
+            return []
+        found = []
+        for c in json.loads(self.run("inspect", *ids, check=False).stdout or "[]"):
+            state = c.get("State") or {}
+            labels = (c.get("Config") or {}).get("Labels") or {}
+            found.append(ContainerState(
+                id=c.get("Id", ""), name=str(c.get("Name", "")).lstrip("/"), service=labels.get(SERVICE_LABEL, ""),
+                status=state.get("Status", ""), health=(state.get("Health") or {}).get("Status", "none"),
+                exit_code=int(state.get("ExitCode") or 0), restarts=int(c.get("RestartCount") or 0),
+                image_id=c.get("Image", ""), image=(c.get("Config") or {}).get("Image", "")))
+        return sorted(found, key=lambda c: c.name)
+
+    def repo_digests(self, image_id: str) -> list[str]:
+        out = self.run("image", "inspect", "--format", "{{json .RepoDigests}}", image_id, check=False)
+        try:
+            return [str(d) for d in json.loads(out.stdout or "[]") or []]
+        except ValueError:
+            return []
+
+    def tag(self, source: str, target: str) -> None:
+        self.run("tag", source, target)
+
+    def pull(self, reference: str) -> None:
+        self.run("pull", reference, timeout=600)
 
     def missing_images(self, images: tuple[str, ...]) -> list[str]:
         """Which of these images the engine does not have locally."""

@@ -83,9 +83,75 @@ class Destination:
             return {}
 
     def install(self, raw: bytes, state: dict[str, Any]) -> None:
-        """Make raw the current (last good) compose file, and remember where it came from."""
+        """Make raw the current compose file (the local copy), and remember where it came from."""
         atomic_write(self.compose_file, raw, owner=self.owner)
-        atomic_write(self.work / "state.json", json.dumps(state, indent=2).encode(), owner=self.owner)
+        self._write_json(self.work / "state.json", {**state, "sha256": digest(raw)})
+
+    # --- the last good deployment, and the release that failed its health gate ---------------
+    @property
+    def last_good_dir(self) -> Path:
+        return self.work / "last-good"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.work / "failed"
+
+    def _write_json(self, path: Path, value: dict[str, Any]) -> None:
+        atomic_write(path, json.dumps(value, indent=2).encode(), owner=self.owner)
+
+    def _read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def previous_good_dir(self) -> Path:
+        return self.work / "previous-good"
+
+    def record_good(self, raw: bytes, record: dict[str, Any]) -> None:
+        """The deployment that is running and succeeded: its file, source and exact images. The
+        one it replaces becomes the previous good one (unless it has failed since)."""
+        old = self.last_good()
+        if old is not None and old[1].get("sha256") != digest(raw):
+            import shutil
+            shutil.rmtree(self.previous_good_dir, ignore_errors=True)
+            if old[1].get("sha256") != self.failed().get("sha256"):
+                os.replace(self.last_good_dir, self.previous_good_dir)
+        self.last_good_dir.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(self.last_good_dir / COMPOSE_NAME, raw, owner=self.owner)
+        self._write_json(self.last_good_dir / "record.json", {**record, "sha256": digest(raw)})
+
+    def last_good(self) -> tuple[bytes, dict[str, Any]] | None:
+        return self._good(self.last_good_dir)
+
+    def previous_good(self) -> tuple[bytes, dict[str, Any]] | None:
+        return self._good(self.previous_good_dir)
+
+    def _good(self, folder: Path) -> tuple[bytes, dict[str, Any]] | None:
+        record = self._read_json(folder / "record.json")
+        try:
+            raw = (folder / COMPOSE_NAME).read_bytes()
+        except OSError:
+            return None
+        return (raw, record) if record.get("sha256") == digest(raw) else None
+
+    def record_failed(self, raw: bytes, record: dict[str, Any]) -> Path:
+        """Keep a release that failed for inspection (never run again by itself) and remember it."""
+        self.failed_dir.mkdir(mode=0o700, exist_ok=True)
+        kept = self.failed_dir / f"{digest(raw)[:12]}-{COMPOSE_NAME}"
+        atomic_write(kept, raw, owner=self.owner)
+        self._write_json(self.failed_dir / "record.json", {**record, "sha256": digest(raw), "kept": str(kept)})
+        return kept
+
+    def failed(self) -> dict[str, Any]:
+        return self._read_json(self.failed_dir / "record.json")
+
+
+def digest(raw: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(raw).hexdigest()
 
 
 class Lock:

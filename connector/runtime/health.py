@@ -1,0 +1,63 @@
+"""The health gate (--health-gate): after the start sequence, every service must be running with
+its replicas, healthy where it declares a healthcheck, and stay so (no restart, no exit) for the
+stability period, all within the gate. Judged from the engine's own container state, the same
+for both compose CLIs: compose's exit status cannot be the verdict (some v2 releases exit 0 on
+errors), and v1 has no `up --wait`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from connector.runtime.seams.docker import ContainerState, Docker
+
+POLL = 0.5  # seconds between looks at the engine
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+
+
+def judge(states: list[ContainerState], expected: dict[str, int],
+          seen: dict[str, int]) -> tuple[str, str]:
+    """(a failure, what is still awaited); both empty: every service is ready. `seen` holds each
+    container's restart count when the gate first saw it: any restart after that is a failure."""
+    waiting = []
+    for service, replicas in expected.items():
+        mine = [c for c in states if c.service == service]
+        for c in mine:
+            first = seen.setdefault(c.id, c.restarts)
+            if c.restarts > first or c.status == "restarting":
+                return f"service {service}: container {c.name} restarted ({c.restarts} restarts, crash loop?)", ""
+            if c.status in ("exited", "dead"):
+                return f"service {service}: container {c.name} exited with code {c.exit_code}", ""
+            if c.health == "unhealthy":
+                return f"service {service}: container {c.name} is unhealthy", ""
+            if c.status != "running" or c.health == "starting":
+                waiting.append(f"service {service}: container {c.name} is {c.status}"
+                               + (f", health {c.health}" if c.health != "none" else ""))
+        if len(mine) < replicas:
+            waiting.append(f"service {service}: {len(mine)} of {replicas} containers")
+    return "", "; ".join(waiting)
+
+
+def gate(docker: Docker, project: str, expected: dict[str, int], timeout: float, stable: float,
+         clock: Callable[[], float], pause: Callable[[float], None]) -> Verdict:
+    deadline = clock() + timeout
+    seen: dict[str, int] = {}
+    ready_since: float | None = None
+    while True:
+        failure, waiting = judge(docker.states(project), expected, seen)
+        if failure:
+            return Verdict(False, failure)
+        now = clock()
+        if waiting:
+            ready_since = None
+        elif ready_since is None:
+            ready_since = now
+        elif now - ready_since >= stable:
+            return Verdict(True)
+        if now >= deadline:
+            return Verdict(False, waiting or f"not stable for {stable:g} s within the {timeout:g} s gate")
+        pause(min(POLL, max(deadline - now, 0.0)))

@@ -1,0 +1,104 @@
+"""The health gate's judgement and the planner's gate: pure, on made-up engine states."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from connector import profiles
+from connector.plan import Observed, plan_start
+from connector.runtime import health
+from connector.runtime.seams.docker import ContainerState
+
+
+def c(service: str, status: str = "running", health_: str = "none", restarts: int = 0, n: int = 1,
+      code: int = 0) -> ContainerState:
+    return ContainerState(f"{service}{n}", f"p-{service}-{n}", service, status, health_, code, restarts, "sha256:x", "img")
+
+
+@pytest.mark.parametrize(("states", "failure", "waiting"), [
+    ([c("web"), c("db", health_="healthy")], "", ""),
+    ([c("web", health_="starting")], "", "health starting"),
+    ([c("web", status="created")], "", "is created"),
+    ([c("web", health_="unhealthy")], "is unhealthy", ""),
+    ([c("web", status="exited", code=3)], "exited with code 3", ""),
+    ([c("web", status="restarting", restarts=1)], "restarted", ""),
+    ([], "", "0 of 1 containers"),
+    ([c("web"), c("web", n=2)], "", ""),
+])
+def test_judge(states: list[ContainerState], failure: str, waiting: str) -> None:
+    expected = {"web": 2 if len(states) == 2 and states[0].service == states[1].service else 1}
+    if any(s.service == "db" for s in states):
+        expected["db"] = 1
+    got_failure, got_waiting = health.judge(states, expected, {})
+    assert (failure in got_failure) and bool(got_failure) == bool(failure)
+    assert (waiting in got_waiting) and bool(got_waiting) == bool(waiting)
+
+
+def test_replicas_count() -> None:
+    assert "1 of 2 containers" in health.judge([c("web")], {"web": 2}, {})[1]
+
+
+def test_a_restart_after_the_first_look_fails_the_gate() -> None:
+    seen: dict[str, int] = {}
+    assert health.judge([c("web", restarts=2)], {"web": 1}, seen) == ("", "")  # restarts before the gate
+    assert "restarted (3 restarts" in health.judge([c("web", restarts=3)], {"web": 1}, seen)[0]
+
+
+class Engine:
+    """States that change as the virtual clock moves: (from time, states)."""
+
+    def __init__(self, timeline: list[tuple[float, list[ContainerState]]]) -> None:
+        self.timeline, self.now = timeline, 0.0
+
+    def states(self, project: str) -> list[ContainerState]:
+        return [s for t, s in self.timeline if t <= self.now][-1]
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_gate(engine: Engine, timeout: float = 30, stable: float = 5) -> health.Verdict:
+    return health.gate(engine, "p", {"web": 1}, timeout, stable, lambda: engine.now, engine.pause)  # type: ignore[arg-type]
+
+
+def test_the_gate_waits_for_health_then_for_stability() -> None:
+    engine = Engine([(0, [c("web", health_="starting")]), (3, [c("web", health_="healthy")])])
+    assert run_gate(engine).ok and engine.now >= 8  # healthy at 3, stable until 8
+
+
+def test_a_crash_during_the_stability_period_fails_it() -> None:
+    engine = Engine([(0, [c("web")]), (2, [c("web", restarts=1)])])
+    verdict = run_gate(engine)
+    assert not verdict.ok and "restarted" in verdict.reason and engine.now < 5
+
+
+def test_never_healthy_within_the_gate() -> None:
+    verdict = run_gate(Engine([(0, [c("web", health_="starting")])]), timeout=10)
+    assert not verdict.ok and "health starting" in verdict.reason
+
+
+def test_ready_too_late_to_be_stable_within_the_gate() -> None:
+    engine = Engine([(0, [c("web", status="created")]), (8, [c("web")])])
+    verdict = run_gate(engine, timeout=10, stable=5)
+    assert not verdict.ok and "not stable for 5 s within the 10 s gate" in verdict.reason
+
+
+OPTS = SimpleNamespace(health_gate=30.0, health_stable=5.0, offline_fallback=False, stop_timeout=None)
+
+
+def test_the_planner_adds_the_gate_and_its_fallback_only_when_asked() -> None:
+    v6 = profiles.get(6)
+    assert [s.kind for s in plan_start(v6, {}, Observed(True, True))][-1] == "record"
+    assert "gate" not in [s.kind for s in plan_start(v6, {}, Observed(True, True))]  # off by default
+    steps = plan_start(v6, {}, Observed(True, True, last_good=True), OPTS)
+    gate = next(s for s in steps if s.kind == "gate")
+    assert (gate.timeout, gate.stable, gate.fallback, gate.origin) == (30.0, 5.0, "rollback", "--health-gate")
+    assert [s.kind for s in steps][-3:] == ["up", "gate", "record"]
+    assert next(s for s in plan_start(v6, {}, Observed(False, False), OPTS) if s.kind == "gate").fallback == "take-down"
+
+
+def test_a_failed_release_is_guarded_at_fetch() -> None:
+    steps = plan_start(profiles.get(7), {}, Observed(True, True, last_good=True, failed_release=True), OPTS)
+    assert steps[0].kind == "fetch" and steps[0].guard == "last-good" and steps[0].timeout == 30.0
+    assert plan_start(profiles.get(7), {}, Observed(True, True, last_good=True))[0].guard == ""
