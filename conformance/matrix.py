@@ -5,8 +5,8 @@ from conformance import runner
 from conformance.reporters import MarkdownReporter
 
 
-def render() -> str:
-    results = runner.run("recorded")
+def render(results: list[runner.CaseResult] | None = None) -> str:
+    results = results if results is not None else runner.run("recorded")
     return "\n".join([
         "# Conformance matrix",
         "",

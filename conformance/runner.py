@@ -1,6 +1,7 @@
 """Select cases, run them on an engine, and say how each ended: pass, fail, skip or error."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,25 @@ def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] 
                 and (scenarios is None or c.scenario in scenarios)]
     if per_group:
         selected = one_per_group(selected)
+    workers = min(os.cpu_count() or 1, len(selected) // 8)
+    if engine_name == "recorded" and workers > 1:
+        return _in_parallel(selected, compose_files, workers)
+    return _run_all(engine_name, selected, compose_files, compose_command)
+
+
+def _in_parallel(selected: list[BehaviourCase], compose_files: dict, workers: int) -> list[CaseResult]:  # type: ignore[type-arg]
+    """The recorded engine's cases are independent (each its own folder, fake engine and journal):
+    they run in worker processes, one share each, and come back in order."""
+    import multiprocessing
+    shares = [selected[i::workers] for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.starmap(_run_all, [("recorded", share, compose_files, None) for share in shares])
+    by_id = {r.case.id: r for part in parts for r in part}
+    return [by_id[c.id] for c in selected if c.id in by_id]  # a share may leave out another CLI's cases
+
+
+def _run_all(engine_name: str, selected: list[BehaviourCase], compose_files: dict,  # type: ignore[type-arg]
+             compose_command: str | None) -> list[CaseResult]:
     with quiet():
         try:
             engine = make_engine(engine_name, compose_files, compose_command)

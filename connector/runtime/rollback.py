@@ -32,13 +32,10 @@ SOURCE_KEYS = ("bucket", "key", "requested_version", "version_id")
 
 def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
     """What runs now, exactly: the file, where it came from, each service's image id and digests."""
-    images: dict[str, dict[str, Any]] = {}
-    digests: dict[str, list[str]] = {}
-    for c in ctx.docker.states(ctx.project):
-        if c.service and c.image_id and c.service not in images:
-            if c.image_id not in digests:
-                digests[c.image_id] = ctx.docker.repo_digests(c.image_id)
-            images[c.service] = {"image": c.image, "id": c.image_id, "digests": digests[c.image_id]}
+    running = {c.service: c for c in ctx.docker.states(ctx.project) if c.service and c.image_id}
+    digests = ctx.docker.repo_digests(sorted({c.image_id for c in running.values()}))
+    images = {service: {"image": c.image, "id": c.image_id, "digests": digests.get(c.image_id, [])}
+              for service, c in running.items()}
     ctx.dest.record_good(raw, {**origin, "images": images, "at": time.time()})
 
 
