@@ -103,11 +103,12 @@ def changes_for(a: profiles.Profile, b: profiles.Profile, params: dict[str, str]
             spec = b.parameter(name)
             assert spec is not None
             out.append(f"version {b.version} adds {name} (default {spec.default}): {spec.description}")
-    for name, value in params.items():
-        was, now = a.parameter(name), b.parameter(name)
-        if was and now and (was.pattern, was.maximum) != (now.pattern, now.maximum):
-            out.append(f"{name}: version {b.version} accepts {now.pattern}"
-                       + (f" up to {now.maximum}" if now.maximum else "") + f" (version {a.version}: {was.pattern})")
+    for name in params:
+        before_spec, after_spec = a.parameter(name), b.parameter(name)
+        if before_spec and after_spec and (before_spec.pattern, before_spec.maximum) != (after_spec.pattern, after_spec.maximum):
+            out.append(f"{name}: version {b.version} accepts {after_spec.pattern}"
+                       + (f" up to {after_spec.maximum}" if after_spec.maximum else "")
+                       + f" (version {a.version}: {before_spec.pattern})")
     return list(dict.fromkeys(out))
 
 

@@ -36,6 +36,14 @@ class RuntimeOptions:
                               group="definition")
     connector_id: str | None = opt("--connector-id", "which connector of the definition, when it has several",
                                    metavar="ID", group="definition")
+    poll: float | None = opt("--poll", "read the definition again every SECONDS (give or take 10%%) and deploy it "
+                             "when it changed; SIGHUP reads it at once (default: 300 for s3://, else only on SIGHUP)",
+                             metavar="SECONDS", commands=frozenset({"run"}), child=False, group="definition")
+    state_dir: str = opt("--state-dir", "where dadc keeps the last good S3 definition, for a device that boots "
+                         "offline (default /var/lib/dadc)", default="/var/lib/dadc", metavar="DIR", group="definition")
+    destination: str | None = opt("--destination", "use DIR instead of DockerComposeFileDestinationPath (several "
+                                  "dadc on one host sharing a group's definition)", metavar="DIR",
+                                  extension=True, group="definition")
     # --- how dadc runs the version
     compose_command: str | None = opt("--compose-command", "the compose CLI, e.g. 'docker compose' or "
                                       "/usr/bin/docker-compose (default: the plugin, else docker-compose)",
@@ -74,6 +82,13 @@ class RuntimeOptions:
     mqtt_client_id: str | None = opt("--mqtt-client-id", "default: dadc-DEVICE-HASH, from the host (or "
                                      "--device-id) and the destination folder", metavar="ID", commands=MQTT,
                                      child=False, group="status")
+    device_id: str | None = opt("--device-id", "this device's name in a fleet: in the client id, and in "
+                                "--status-topic-prefix (default: the host name)", metavar="NAME", commands=MQTT,
+                                child=False, group="status")
+    status_topic_prefix: str | None = opt("--status-topic-prefix", "put this before the documented status topic; "
+                                          "{device} becomes --device-id, e.g. things/{device}/ (AWS IoT policies "
+                                          "scope topics per thing)", metavar="PREFIX", commands=MQTT, child=False,
+                                          group="status")
     mqtt_username: str | None = opt("--mqtt-username", "user name; the password comes from "
                                     "--mqtt-password-file or $DADC_MQTT_PASSWORD, never the command line",
                                     metavar="NAME", commands=MQTT, child=False, group="status")
@@ -160,6 +175,7 @@ def systemd_unit() -> str:
         "",
         "[Service]",
         "Type=simple",
+        "# `systemctl reload dadc` reads the definition again at once (SIGHUP).",
         "# Options for `dadc run` go in DADC_OPTIONS in /etc/dadc/env, e.g.",
         "#   DADC_OPTIONS=--mqtt mqtts://broker.example:8883 --mqtt-ca /etc/dadc/ca.pem",
         "# The options of `dadc run`:",
@@ -168,12 +184,13 @@ def systemd_unit() -> str:
         meta = f.metadata
         if "run" in meta["commands"] and not meta["hidden"] and meta["flag"] not in ("--definition", "--log-file"):
             value = f" {meta['metavar']}" if meta["metavar"] else ""
-            lines.append(f"#   {meta['flag']}{value}: {meta['help']}")
+            lines.append(f"#   {meta['flag']}{value}: {meta['help'].replace('%%', '%')}")
     lines += [
         "# AWS credentials and region (or AWS_ENDPOINT_URL) go in the same file, as for any boto3 program.",
         "EnvironmentFile=-/etc/dadc/env",
         "ExecStart=/usr/local/bin/dadc run --definition /etc/dadc/definition.json "
         "--log-file /var/log/dadc.log $DADC_OPTIONS",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "KillMode=mixed",
         "KillSignal=SIGTERM",
         "# the stop sequence may take the documented 10 minutes, plus margin",

@@ -33,9 +33,17 @@ def _mqtt(opts: RuntimeOptions):  # type: ignore[no-untyped-def]
     elif os.environ.get("DADC_MQTT_PASSWORD") is not None and opts.mqtt_username:
         password = os.environ["DADC_MQTT_PASSWORD"]
     alpn = tuple(a for a in (opts.mqtt_alpn or "").split(",") if a)
-    return MqttSettings.from_url(opts.mqtt, client_id=opts.mqtt_client_id or "", topic=topic(), ca=opts.mqtt_ca,
+    prefix = (opts.status_topic_prefix or "").replace("{device}", device_name(opts))
+    if any(c in prefix for c in "+#\0"):
+        raise UsageError(f"--status-topic-prefix {opts.status_topic_prefix!r}: no MQTT wildcards (+, #) in a topic")
+    return MqttSettings.from_url(opts.mqtt, client_id=opts.mqtt_client_id or "", topic=topic(prefix), ca=opts.mqtt_ca,
                                  cert=opts.mqtt_cert, key=opts.mqtt_key, alpn=alpn, username=opts.mqtt_username,
                                  password=password)
+
+
+def device_name(opts: RuntimeOptions) -> str:
+    import socket
+    return opts.device_id or socket.gethostname()
 
 
 def _sink(opts: RuntimeOptions, settings, destination: str, role: str) -> Sink:  # type: ignore[no-untyped-def]
@@ -43,7 +51,7 @@ def _sink(opts: RuntimeOptions, settings, destination: str, role: str) -> Sink: 
         return StdoutSink()
     from connector.runtime.seams.mqtt import MqttSink, default_client_id
     if not settings.client_id:
-        settings = replace(settings, client_id=default_client_id(None, destination, role))
+        settings = replace(settings, client_id=default_client_id(device_name(opts), destination, role))
     return MqttSink(settings)
 
 
@@ -67,7 +75,7 @@ def deploy(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
-    sink = _sink(opts, mqtt, _destination_guess(opts), "deploy")
+    sink = _sink(opts, mqtt, opts.destination or _destination_guess(opts), "deploy")
 
     def terminate(signum: int, frame: object) -> None:
         raise Terminated()
@@ -79,40 +87,36 @@ def deploy(args: argparse.Namespace) -> int:
         return 143
     finally:
         sink.close()
-    # under `dadc run`, 4 tells it that a retry would not help (an invalid definition, a release
-    # that failed its health gate); for everyone else a failure is 1
-    return 0 if outcome else 1 if outcome.retriable or not opts.under_run else entry.FINAL
+    # under `dadc run`, 4 and 5 tell it that a retry would not help (and 5 that the previous
+    # deployment runs again); for everyone else a failure is 1
+    if outcome or not opts.under_run:
+        return 0 if outcome else 1
+    return entry.ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else entry.FINAL
 
 
 def run(args: argparse.Namespace) -> int:
-    from connector.runtime import entry
+    from connector.runtime import context, definitions
     from connector.runtime.lifecycle import Runner
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
+    sink = _sink(opts, mqtt, opts.destination or _destination_guess(opts), "")
     try:
-        ctx = entry.build(opts)
-    except DadcError as exc:
-        sink = _sink(opts, mqtt, _destination_guess(opts), "")
-        log.error("%s: %s", exc.error, exc)
-        sink.publish(failure(str(exc), exc.error))
-        sink.close()
-        return 1
-    sink = _sink(opts, mqtt, str(ctx.dest.root), "")
-    try:
-        ctx.compose  # noqa: B018 -- a missing compose CLI fails here, with a status message
-        lock = entry.lock_for(ctx)
-        lock.acquire()
+        source = definitions.source_for(opts.definition or opts.parameters or "", _aws(), opts.state_dir)
     except DadcError as exc:
         log.error("%s: %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
         sink.close()
         return 1
-    try:
-        return Runner(ctx, sink).run()
-    finally:
-        lock.release()
+    return Runner(opts, source, sink, lambda config: context.build(config, opts)).run()
+
+
+def _aws():  # type: ignore[no-untyped-def]
+    def make():  # type: ignore[no-untyped-def]
+        from connector.runtime.seams.aws import AwsCloud
+        return AwsCloud.for_region(None)
+    return make
 
 
 def stop(args: argparse.Namespace) -> int:

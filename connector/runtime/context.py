@@ -89,7 +89,8 @@ def _aws_cloud(region: str | None) -> Callable[[], Cloud]:
 def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
           pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Context:
     run_as = run_as_for(config.value("DockerUserId"))
-    dest = Destination(config.destination, owner=run_as.uid if run_as else None)
+    dest = Destination(Path(options.destination) if options.destination else config.destination,
+                       owner=run_as.uid if run_as else None)
     env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
     if run_as and run_as.uid != 0:
         env["HOME"] = str(dest.root)  # compose v1 reads ~; the user may have no home of its own

@@ -21,6 +21,7 @@ class Outcome:
 
     ok: bool
     retriable: bool = False
+    rolled_back: bool = False  # a release that failed its gate: the previous deployment runs again
 
     def __bool__(self) -> bool:
         return self.ok
@@ -49,7 +50,7 @@ def start(ctx: Context, sink: Sink) -> Outcome:
     except DadcError as exc:
         log.error("deployment failed (%s): %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
-        return Outcome(False, exc.retriable)
+        return Outcome(False, exc.retriable, bool(exc.details.get("rolled_back")))
     except Exception as exc:  # an unexpected fault still ends in a status message
         log.exception("deployment failed")
         sink.publish(failure(f"{type(exc).__name__}: {exc}", "InternalError"))

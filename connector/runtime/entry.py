@@ -3,6 +3,7 @@ conformance harness) run them."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from connector.errors import DadcError
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
     from connector.runtime.deploy import Outcome
 
 log = logging.getLogger("dadc")
-FINAL = 4  # `dadc deploy --under-run` exit code: failed, and a retry would not help
+# `dadc deploy --under-run` exit codes beyond 0 and 1, for the `dadc run` that started it:
+FINAL = 4  # failed, and a retry would not help (an invalid definition, a release that failed its gate)
+ROLLED_BACK = 5  # failed its health gate, and the previous deployment runs again
 
 
 def build(options: RuntimeOptions, cloud: Cloud | None = None, pause: Callable[[float], None] | None = None,
           clock: Callable[[], float] | None = None) -> context.Context:
-    config = settings.load(options.definition, options.parameters, options.version, options.connector_id)
+    if options.definition and options.definition.startswith("s3://"):
+        from connector.runtime import definitions
+        from connector.runtime.seams.aws import AwsCloud
+        source = definitions.S3Object(options.definition, lambda: AwsCloud.for_region(None), Path(options.state_dir))
+        raw = source.read(force=True)
+        assert raw is not None
+        config = settings.from_bytes(source.name, raw, connector_id=options.connector_id)
+    else:
+        config = settings.load(options.definition, options.parameters, options.version, options.connector_id)
     return context.build(config, options, cloud, pause, clock)
 
 

@@ -213,7 +213,7 @@ def _refuse_failed_release(ctx: Context, raw: bytes, step: Step) -> None:
         return
     what = rollback.restore(ctx, step.timeout, step.stable)
     raise HealthGateFailed(f"{rollback.describe(failed)} is the release that failed ({failed.get('reason')}); "
-                           f"the last good deployment runs instead: {what}")
+                           f"the last good deployment runs instead: {what}", rolled_back=True)
 
 
 def _gate(ctx: Context, s: Session, step: Step) -> None:
@@ -232,7 +232,7 @@ def _gate(ctx: Context, s: Session, step: Step) -> None:
         what = rollback.restore(ctx, step.timeout, step.stable)
     except InternalError as exc:
         raise HealthGateFailed(f"{reason}; {exc}") from None
-    raise HealthGateFailed(f"{reason}; rolled back to {what}, running again")
+    raise HealthGateFailed(f"{reason}; rolled back to {what}, running again", rolled_back=True)
 
 
 def _record(ctx: Context, s: Session, step: Step) -> None:

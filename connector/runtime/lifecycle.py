@@ -1,5 +1,13 @@
-"""`dadc run`: the long-lived connector. It keeps boto3 out of its own memory: each start
-sequence runs in a `dadc deploy` child whose status lines it relays to the sink."""
+"""`dadc run`: the long-lived connector. Start, monitor, watch the definition, stop on a signal.
+
+A changed definition is a new deployment with the original's semantics: validated first (an
+invalid one is a fail status and changes nothing), then the old connector's stop sequence under
+the *old* definition's version and parameters, then the new start sequence under *its* version.
+
+Where a start runs: for a local definition, in a `dadc deploy` child, so the long-lived process
+never loads boto3; for an S3 definition (boto3 is loaded for the polling anyway) in-process, so a
+fleet does not pay a child's start-up on each change.
+"""
 from __future__ import annotations
 
 import json
@@ -9,35 +17,128 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
-from connector.runtime import monitor, stopping
-from connector.runtime.entry import FINAL
+from connector.errors import DadcError, InvalidParameter, LockHeld
+from connector.options import RuntimeOptions
+from connector.runtime import monitor, settings, stopping
 from connector.runtime.context import Context
-from connector.runtime.status import Sink
+from connector.runtime.definitions import S3Object, Source
+from connector.runtime.entry import FINAL, ROLLED_BACK, lock_for
+from connector.runtime.seams.local import Lock, atomic_write
+from connector.runtime.status import Sink, failure
 
 log = logging.getLogger("dadc.run")
+DEFAULT_S3_POLL = 300.0
 
 
 class Runner:
-    def __init__(self, ctx: Context, sink: Sink) -> None:
-        self.ctx, self.sink, self.options = ctx, sink, ctx.options
-        self.stopping = threading.Event()
+    def __init__(self, options: RuntimeOptions, source: Source, sink: Sink,
+                 make_context: Callable[[settings.Config], Context]) -> None:
+        self.options, self.source, self.sink, self.make_context = options, source, sink, make_context
+        self.poll = options.poll if options.poll is not None else DEFAULT_S3_POLL if isinstance(source, S3Object) else None
+        self.in_process = isinstance(source, S3Object)
+        self.wake = threading.Event()
+        self.stopping = self.reread = False
         self.child: subprocess.Popen[str] | None = None
+        self.ctx: Context | None = None
+        self.lock: Lock | None = None
+        self.exit_code = 0
 
+    # --- signals -------------------------------------------------------------------------------
     def _signal(self, signum: int, frame: Any) -> None:
-        log.info("received %s: stopping", signal.Signals(signum).name)
-        self.stopping.set()
-        if self.child and self.child.poll() is None:
-            self.child.terminate()
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP: reading the definition again")
+            self.reread = True
+        else:
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self.stopping = True
+            if self.child and self.child.poll() is None:
+                self.child.terminate()
+        self.wake.set()
 
-    def deploy_once(self) -> str | None:
-        """Run the start sequence in a child; relay its status; None on success, "final" when a
-        retry would not help, else the error kind."""
+    def _wait(self, seconds: float) -> None:
+        self.wake.wait(None if seconds == float("inf") else max(0.0, seconds))
+        self.wake.clear()
+
+    # --- a definition, a start -----------------------------------------------------------------
+    def _fail(self, exc: DadcError) -> None:
+        log.error("%s: %s", exc.error, exc)
+        self.sink.publish(failure(str(exc), exc.error))
+
+    def _apply(self, raw: bytes) -> None:
+        """A definition read: validate it; if it changes anything, stop the old, start the new."""
+        o = self.options
+        try:
+            config = settings.from_bytes(self.source.name, raw, version=o.version, connector_id=o.connector_id,
+                                         bare=bool(o.parameters))
+        except InvalidParameter as exc:
+            self._fail(exc)  # nothing is touched: the current deployment keeps running
+            return
+        if self.ctx is not None and config.digest == self.ctx.config.digest:
+            log.info("%s: no change to the connector", self.source.name)
+            return
+        try:
+            new = self.make_context(config)
+            new.compose  # noqa: B018 -- a missing compose CLI fails here, with a status message
+            lock = self._lock(new)
+        except LockHeld as exc:
+            self._fail(exc)
+            if self.ctx is None:  # another dadc runs this destination: this one has nothing to do
+                self.stopping, self.exit_code = True, 1
+            return
+        except DadcError as exc:
+            self._fail(exc)
+            return
+        old = self.ctx
+        if old is not None:
+            log.info("a new deployment: the stop sequence of version %d, then the start sequence of version %d",
+                     old.config.profile.version, config.profile.version)
+            stopping.stop(old)
+            if self.lock is not lock and self.lock is not None:
+                self.lock.release()
+        self.ctx, self.lock = new, lock
+        code = self._start(new, raw)
+        if code == 0:
+            self.source.keep(raw)
+        elif code == ROLLED_BACK and old is not None:
+            log.warning("the previous deployment runs again: it stays until the definition changes")
+            self.ctx = replace(new, config=old.config)
+
+    def _lock(self, ctx: Context) -> Lock:
+        if self.lock is not None and self.ctx is not None and ctx.dest.root == self.ctx.dest.root:
+            return self.lock
+        lock = lock_for(ctx)
+        lock.acquire()
+        return lock
+
+    def _start(self, ctx: Context, raw: bytes) -> int:
+        """The start sequence (with --retry, again after a retriable failure): its exit code."""
+        attempt = 0
+        while True:
+            code = self._start_once(ctx, raw)
+            if code in (0, FINAL, ROLLED_BACK) or not self.options.retry or self.stopping or self.reread:
+                return code
+            delay = min(self.options.retry_cap, self.options.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            log.warning("deployment failed; --retry: attempt %d in %.1fs", attempt + 1, delay)
+            self._wait(delay)
+            if self.stopping or self.reread:
+                return code
+
+    def _start_once(self, ctx: Context, raw: bytes) -> int:
+        if self.in_process:
+            from connector.runtime import deploy
+            outcome = deploy.start(ctx, self.sink)
+            return 0 if outcome else ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else FINAL
+        snapshot = ctx.dest.work / "definition.json"  # exactly what was validated, for the child
+        ctx.dest.work.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(snapshot, raw, owner=ctx.dest.owner)
+        which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
-                *self.options.child_argv(compose_command=self.ctx.compose.name)]
+                *self.options.child_argv(compose_command=ctx.compose.name, **which)]
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        outcome: str | None = "InternalError"
         assert self.child.stdout is not None
         for line in self.child.stdout:
             try:
@@ -45,30 +146,45 @@ class Runner:
             except ValueError:
                 continue
             self.sink.publish(payload)
-            outcome = None if payload.get("status") == "success" else payload.get("error", "InternalError")
-        if self.child.wait() == FINAL:
-            return "final"
-        return outcome
+        return self.child.wait()
 
+    def _check(self, force: bool) -> None:
+        try:
+            raw = self.source.read(force=force)
+        except DadcError as exc:
+            self._fail(exc)
+            return
+        if raw is not None:
+            self._apply(raw)
+
+    # --- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         """0 once stopped cleanly; 1 when the stop sequence left containers behind."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
-        attempt = 0
-        while not self.stopping.is_set():
-            outcome = self.deploy_once()
-            # a failed start is final, as it was for the original, unless --retry asks for more
-            if outcome in (None, "final", "InvalidParameter") or not self.options.retry or self.stopping.is_set():
+        self._check(force=True)
+        clock = __import__("time").monotonic
+        next_poll = clock() + self._jittered() if self.poll else float("inf")
+        next_log = clock()
+        while not self.stopping:
+            if self.ctx is not None and clock() >= next_log:
+                monitor.log_status(self.ctx.docker, self.ctx.project)
+                next_log = clock() + int(self.ctx.config.value("DockerContainerStatusLogFrequency") or 300)
+            self._wait(min(next_poll, next_log if self.ctx else float("inf")) - clock())
+            if self.stopping:
                 break
-            delay = min(self.options.retry_cap, self.options.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
-            attempt += 1
-            log.warning("deployment failed (%s); --retry: attempt %d in %.1fs", outcome, attempt + 1, delay)
-            self.stopping.wait(delay)
-        frequency = int(self.ctx.config.value("DockerContainerStatusLogFrequency") or 300)
-        while not self.stopping.is_set():
-            monitor.log_status(self.ctx.docker, self.ctx.project)
-            self.stopping.wait(frequency)
-        ok = stopping.stop(self.ctx)
+            if self.reread or clock() >= next_poll:
+                force, self.reread = self.reread, False
+                self._check(force=force)
+                next_poll = clock() + self._jittered() if self.poll else float("inf")
+        ok = stopping.stop(self.ctx) if self.ctx is not None else True
         self.sink.close()
+        if self.lock is not None:
+            self.lock.release()
         log.info("stopped%s", "" if ok else " (with containers left, see above)")
-        return 0 if ok else 1
+        return self.exit_code or (0 if ok else 1)
+
+    def _jittered(self) -> float:
+        """The poll interval, give or take 10%: a fleet's requests spread out instead of bunching."""
+        assert self.poll is not None
+        return self.poll * random.uniform(0.9, 1.1)

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from tests.integration.bed import Bed, compose_text, containers
 from tests.integration.faults import Broker, PersistentSubscriber, Throttle, free_port, wait_for

@@ -62,7 +62,7 @@ class MqttSettings:
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
             raise UsageError(f"--mqtt {url!r}: use mqtt://host:port or mqtts://host:port")
         if parts.username or parts.password:
-            raise UsageError(f"--mqtt: no credentials in the URL (they would show in the process table); "
+            raise UsageError("--mqtt: no credentials in the URL (they would show in the process table); "
                              "use --mqtt-username and --mqtt-password-file")
         tls = parts.scheme == "mqtts"
         if not tls and any(kw.get(k) for k in ("ca", "cert", "key", "alpn")):
