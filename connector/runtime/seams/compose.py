@@ -16,8 +16,6 @@ from connector.runtime.seams import process
 
 PROJECT_LABEL = "com.docker.compose.project"
 SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
-# the first compose version that has each feature dadc may use
-FEATURES = {"up --wait": Version("2.1.1"), "config --format json": Version("2.0.0")}
 
 
 def project_name() -> str:
@@ -38,9 +36,6 @@ class ComposeCli:
     def generation(self) -> int:
         """1: the legacy Python docker-compose (names project_service_1); 2: compose v2."""
         return self.version.major if self.version.major in (1, 2) else 2
-
-    def has(self, feature: str) -> bool:
-        return self.version >= FEATURES[feature]
 
     def command(self, action: str, file: Path, project_dir: Path, *extra: str) -> list[str]:
         argv = [*self.base, "-p", project_name(), "-f", str(file), "--project-directory", str(project_dir)]

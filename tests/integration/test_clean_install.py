@@ -1,0 +1,41 @@
+"""A plain `pip install .` (no extras) into a clean virtual environment runs every recorded
+conformance case from another folder, and an edited expectation fails it: the recorded engine
+needs nothing beyond dadc's own dependencies (no moto, no jsonschema, no Docker)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_conformance_after_a_plain_install(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", "reports"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    str(src)], check=True, timeout=900)
+    shutil.rmtree(src)
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", "import moto"], capture_output=True).returncode != 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([str(venv / "bin" / "dadc"), "conformance", "--format", "json"], cwd=elsewhere,
+                          capture_output=True, text=True, timeout=600)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert report["summary"]["pass"] >= 150 and report["summary"]["pass"] == len(report["results"])
+    cases = elsewhere / "cases"
+    installed = subprocess.run([str(venv / "bin" / "python"), "-c",
+                                "from conformance.behaviour_cases import cases_root; print(cases_root())"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    shutil.copytree(installed, cases)
+    case = json.loads((cases / "behaviour" / "stop.json").read_text())
+    case["expect"]["1-7"]["running"] = "app-v1"  # wrong: a stop leaves nothing running
+    (cases / "behaviour" / "stop.json").write_text(json.dumps(case))
+    done = subprocess.run([str(venv / "bin" / "dadc"), "conformance", "--cases", str(cases), "--scenarios", "stop"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1 and "7 failed" in done.stdout
