@@ -12,6 +12,24 @@ from pathlib import Path
 from typing import Any
 
 
+def pump(source: socket.socket, sink: socket.socket, rate: int | None = None) -> None:
+    """Copy one direction of a connection until it closes; at `rate` bytes a second if given."""
+    chunk = max(1, rate // 20) if rate else 65536
+    try:
+        while data := source.recv(chunk):
+            sink.sendall(data)
+            if rate:
+                time.sleep(len(data) / rate)  # the link's pace, not a test signal
+    except OSError:
+        pass
+    finally:
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class LateDockerSocket:
     """A unix socket path that forwards to the real daemon once started: a device whose
     Docker daemon comes up after dadc (DOCKER_HOST=unix://PATH)."""
@@ -40,21 +58,7 @@ class LateDockerSocket:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self.target)
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
     def stop(self) -> None:
         if self.server:
@@ -118,24 +122,8 @@ class Throttle:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, throttled: bool) -> None:
-        chunk = max(1, self.rate // 20)
-        try:
-            while data := source.recv(chunk if throttled else 65536):
-                sink.sendall(data)
-                if throttled:
-                    time.sleep(len(data) / self.rate)  # the link's pace, not a test signal
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            threading.Thread(target=pump, args=(client, upstream, self.rate), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
 
     def close(self) -> None:
         self.server.close()

@@ -43,6 +43,12 @@ def put_definition(bed: Bed, version: int, **params: str) -> None:
     bed.s3.put_object(Bucket=bed.bucket, Key=DEFINITION_KEY, Body=text.encode())
 
 
+def polling(bed: Bed, tmp_path: Path, *extra: str) -> Device:
+    """A device on the group's S3 definition, polling every second."""
+    return Device(bed, "--definition", f"s3://{bed.bucket}/{DEFINITION_KEY}", "--poll", "1",
+                  "--state-dir", str(tmp_path / "state"), *extra)
+
+
 def compose_actions(log: str) -> list[str]:
     return re.findall(r"run: .*compose .* (pull|down|up -d)$", log, re.MULTILINE)
 
@@ -50,8 +56,7 @@ def compose_actions(log: str) -> list[str]:
 def test_an_s3_definition_moves_to_a_new_compose_version_at_the_next_poll(bed: Bed, tmp_path: Path) -> None:
     first = bed.put(compose_text({"web": bed.open_image}))
     put_definition(bed, 6, DockerComposeFileS3Version=first)
-    device = Device(bed, "--definition", f"s3://{bed.bucket}/{DEFINITION_KEY}", "--poll", "1",
-                    "--state-dir", str(tmp_path / "state"))
+    device = polling(bed, tmp_path)
     try:
         assert device.status()["ComposeFileVersion"] == first
         second = bed.put(compose_text({"web": bed.open_image, "worker": bed.open_image}))
@@ -77,8 +82,7 @@ def test_an_s3_definition_moves_to_a_new_compose_version_at_the_next_poll(bed: B
 def test_a_v5_to_v7_change_runs_the_v5_stop_then_the_v7_start(bed: Bed, tmp_path: Path) -> None:
     first = bed.put(compose_text({"web": bed.open_image}))
     put_definition(bed, 5, DockerComposeFileS3Version=first)
-    device = Device(bed, "--definition", f"s3://{bed.bucket}/{DEFINITION_KEY}", "--poll", "1",
-                    "--state-dir", str(tmp_path / "state"))
+    device = polling(bed, tmp_path)
     try:
         assert device.status()["status"] == "success"
         mark = len(device.logged())
@@ -145,8 +149,7 @@ def test_a_new_definition_that_fails_its_gate_rolls_back_and_the_previous_one_st
     healthcheck = "    healthcheck:\n      test: [\"CMD\", \"{}\"]\n      interval: 1s\n      retries: 1\n"
     good = bed.put(compose_text({"web": bed.open_image}) + healthcheck.format("true"))
     put_definition(bed, 7, DockerComposeFileS3Version=good)
-    device = Device(bed, "--definition", f"s3://{bed.bucket}/{DEFINITION_KEY}", "--poll", "1",
-                    "--state-dir", str(tmp_path / "state"), "--health-gate", "60", "--health-stable", "1")
+    device = polling(bed, tmp_path, "--health-gate", "60", "--health-stable", "1")
     try:
         assert device.status()["ComposeFileVersion"] == good
         (before,) = containers(running_only=True)
