@@ -254,6 +254,11 @@ def execute(ctx: Context, steps: list[Step], session: Session | None = None) -> 
     return session
 
 
+FALLBACKS = {"force-remove": "remove the project's containers by label", "offline": "the local copy",
+             "local-images": "images already present locally", "rollback": "roll back to the last good deployment",
+             "take-down": "take the release down"}
+
+
 def describe(ctx: Context, step: Step) -> str:
     """One line: the step as it will run, its limit, its fallback and what put it there."""
     bucket, key, version = _source(ctx)
@@ -275,8 +280,10 @@ def describe(ctx: Context, step: Step) -> str:
     extra = []
     if step.timeout is not None and step.kind != "gate":
         extra.append(f"limit {step.timeout:g} s")
-    if step.fallback:
-        extra.append(f"on failure: {step.fallback} ({step.origin})")
+    if step.fallback == "report":
+        extra.append("on failure: the containers left are reported")
+    elif step.fallback:
+        extra.append(f"on failure: {FALLBACKS.get(step.fallback, step.fallback)} ({step.origin})")
     elif step.origin and step.origin.startswith("--"):
         extra.append(step.origin)
     return f"{step.kind}: {text}" + (f"  [{'; '.join(extra)}]" if extra else "")
