@@ -1,3 +1,3 @@
 """dadc: an open implementation of the Docker application deployment connector."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

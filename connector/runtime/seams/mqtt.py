@@ -132,7 +132,10 @@ class MqttSink:
         data = json.dumps(payload, separators=(",", ":")).encode()
         with self._cond:
             if len(self._queue) >= self.settings.queue_limit:
-                self._queue.popleft() if self._inflight is None else self._drop_second()
+                if self._inflight is None:
+                    self._queue.popleft()
+                else:
+                    self._drop_second()
                 self._dropped += 1
                 log.warning("MQTT queue full (%d): dropped the oldest waiting status message (%d so far)",
                             self.settings.queue_limit, self._dropped)
