@@ -139,6 +139,21 @@ def test_schema_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "StopContainersOnNewDeployment" not in schema["properties"]
 
 
+def test_an_unreadable_ca_or_password_file_is_bad_usage_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector.runtime.seams import process
+    ran: list[object] = []
+    monkeypatch.setattr(process, "run", lambda *a, **k: ran.append(a))
+    path = write(tmp_path, "good.json", GOOD)
+    for command in ("deploy", "run"):
+        assert cli.main([command, "--definition", path, "--mqtt", "mqtts://broker", "--mqtt-ca", "/no/such/ca.pem"]) == 2
+        assert "--mqtt-ca" in capsys.readouterr().err
+        assert cli.main([command, "--definition", path, "--mqtt", "mqtt://broker", "--mqtt-username", "u",
+                         "--mqtt-password-file", "/no/such/file"]) == 2
+        assert "--mqtt-password-file" in capsys.readouterr().err
+    assert ran == []  # no docker, no compose
+
+
 def test_a_bad_mqtt_url_is_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "good.json", GOOD)
     for command in ("deploy", "run"):
