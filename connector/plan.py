@@ -56,7 +56,7 @@ def _fallback(profile: Profile, params: dict[str, str], command: Command, option
     return "", ""
 
 
-def _stop_timeout(profile: Profile, options: Any) -> float:
+def stop_timeout(profile: Profile, options: Any) -> float:
     value = getattr(options, "stop_timeout", None)
     return float(value) if value is not None else profile.stop_timeout_seconds
 
@@ -86,7 +86,7 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
             if observed.previous_file:
                 fb = command.fallback
                 hint = f"; set {fb.when} to force" if fb and profile.parameter(fb.when) and not fallback else ""
-                steps.append(Step("down", FILES[command.of], timeout=_stop_timeout(profile, options),
+                steps.append(Step("down", FILES[command.of], timeout=stop_timeout(profile, options),
                                   fallback=fallback, origin=enabled_by or origin, reason=hint))
             elif observed.project_running:
                 steps.append(_without_file(profile, params, command, options))
@@ -116,6 +116,6 @@ def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, opti
     """The stop sequence: nothing to stop without a local copy; past the limit, report what is left."""
     if not observed.previous_file:
         return []
-    return [Step(c.command, FILES[c.of], timeout=_stop_timeout(profile, options), fallback="report",
+    return [Step(c.command, FILES[c.of], timeout=stop_timeout(profile, options), fallback="report",
                  origin=c.when or f"version {profile.version}")
             for c in profile.stop_sequence if not c.when or profile.flag(params, c.when)]

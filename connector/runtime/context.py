@@ -9,7 +9,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from connector.errors import InvalidParameter
 from connector.options import RuntimeOptions
@@ -18,6 +18,9 @@ from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.docker import Docker
 from connector.runtime.seams.local import Destination
 from connector.runtime.settings import Config
+
+if TYPE_CHECKING:
+    from connector.runtime.composefile import ComposeProject
 
 
 @dataclass
@@ -54,6 +57,23 @@ class Context:
 
     def compose_argv(self, action: str, file: Path, *extra: str) -> list[str]:
         return self.compose.command(action, file, self.dest.root, *extra)
+
+    def run_compose(self, action: str, file: Path, *extra: str, timeout: float | None = None,
+                    check: bool = True) -> process.Result:
+        return process.run(self.compose_argv(action, file, *extra), env=self.env, run_as=self.run_as,
+                           timeout=timeout, cwd=str(self.dest.root), check=check)
+
+    def read_project(self, file: Path, where: str) -> "ComposeProject":
+        """The project as compose itself reads the file (`config`): compose is the authority on
+        what a file means, and a file it refuses is refused with compose's own reason (some
+        compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
+        from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
+        result = self.run_compose("config", file, timeout=120, check=False)
+        try:
+            return composefile.project(result.stdout if result.returncode == 0 else "", self.env)
+        except InvalidParameter as exc:
+            reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
+            raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
 
 
 def run_as_for(user_id: str | None) -> process.RunAs | None:

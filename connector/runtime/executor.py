@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Callable
 from connector.errors import CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter
 from connector.plan import Step
 from connector.runtime.context import Context
-from connector.runtime.seams import process
 from connector.runtime.seams.local import atomic_write
 from connector.runtime.seams.s3 import SourceUnreachable
 from connector.runtime.seams.secrets import ecr_registries
@@ -54,11 +53,6 @@ def _file(ctx: Context, s: Session, step: Step) -> Path:
     return s.file if step.file == "incoming" and s.file is not None else ctx.file(step.file)
 
 
-def compose(ctx: Context, action: str, file: Path, timeout: float | None = None) -> process.Result:
-    return process.run(ctx.compose_argv(action, file), env=ctx.env, run_as=ctx.run_as, timeout=timeout,
-                       cwd=str(ctx.dest.root))
-
-
 def _check(raw: bytes, where: str) -> None:
     """dadc's safe check of the bytes: hostile input never reaches a file or a CLI."""
     from connector.runtime import composefile
@@ -66,20 +60,6 @@ def _check(raw: bytes, where: str) -> None:
         composefile.check(raw)
     except InvalidParameter as exc:
         raise type(exc)(f"{where}: {exc}") from None
-
-
-def _read(ctx: Context, file: Path, where: str) -> "ComposeProject":
-    """The project as compose itself reads the file (`config`): compose is the authority on
-    what a file means, and a file it refuses is refused with compose's own reason (some
-    compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
-    from connector.runtime import composefile
-    result = process.run(ctx.compose_argv("config", file), env=ctx.env, run_as=ctx.run_as, timeout=120,
-                         cwd=str(ctx.dest.root), check=False)
-    try:
-        return composefile.project(result.stdout if result.returncode == 0 else "", ctx.env)
-    except InvalidParameter as exc:
-        reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
-        raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
 
 
 def _offline(ctx: Context, s: Session, reason: str) -> None:
@@ -93,7 +73,7 @@ def _offline(ctx: Context, s: Session, reason: str) -> None:
     s.raw = local.read_bytes()
     s.file, s.offline, s.version_id = local, True, state.get("version_id")
     _check(s.raw, str(local))
-    s.project = _read(ctx, local, str(local))
+    s.project = ctx.read_project(local, str(local))
 
 
 def _fetch(ctx: Context, s: Session, step: Step) -> None:
@@ -110,7 +90,7 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
         _refuse_failed_release(ctx, fetched.raw, step)
     _check(fetched.raw, where)
     atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
-    s.project = _read(ctx, ctx.dest.incoming, where)
+    s.project = ctx.read_project(ctx.dest.incoming, where)
     s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
 
 
@@ -141,8 +121,7 @@ def _login(ctx: Context, s: Session, step: Step) -> None:
 def _pull(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     try:
-        process.run(ctx.compose_argv("pull", _file(ctx, s, step), *s.project.pull_services), env=ctx.env,
-                    run_as=ctx.run_as, cwd=str(ctx.dest.root))
+        ctx.run_compose("pull", _file(ctx, s, step), *s.project.pull_services)
         missing = ctx.docker.missing_images(s.project.images)  # compose v2 exits 0 on a missing manifest
         if missing:
             raise CommandFailed(f"pull did not fetch {', '.join(missing)}")
@@ -157,7 +136,7 @@ def _pull(ctx: Context, s: Session, step: Step) -> None:
 
 def _down(ctx: Context, s: Session, step: Step) -> None:
     try:
-        compose(ctx, "down", _file(ctx, s, step), timeout=step.timeout)
+        ctx.run_compose("down", _file(ctx, s, step), timeout=step.timeout)
         left = ctx.docker.containers(ctx.project)  # compose v2 exits 0 on a file it cannot parse
         if left:
             raise CommandFailed(f"down left {len(left)} container(s): {', '.join(c.name for c in left)}")
@@ -195,7 +174,7 @@ def _install(ctx: Context, s: Session, step: Step) -> None:
 
 def _up(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
-    compose(ctx, "up", _file(ctx, s, step))
+    ctx.run_compose("up", _file(ctx, s, step))
     have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
     missing = [name for name in s.project.names if name not in have]
     if missing:

@@ -11,7 +11,7 @@ from typing import Any
 from connector.errors import DadcError, InternalError
 from connector.runtime import health
 from connector.runtime.context import Context
-from connector.runtime.seams import process
+from connector.plan import stop_timeout
 
 log = logging.getLogger("dadc.rollback")
 
@@ -42,8 +42,7 @@ def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
 def _down(ctx: Context) -> None:
     """The failed release goes: down, and whatever down leaves is removed by label."""
     try:
-        process.run(ctx.compose_argv("down", ctx.dest.compose_file), env=ctx.env, run_as=ctx.run_as,
-                    timeout=ctx.config.profile.stop_timeout_seconds, cwd=str(ctx.dest.root))
+        ctx.run_compose("down", ctx.dest.compose_file, timeout=stop_timeout(ctx.config.profile, ctx.options))
     except DadcError as exc:
         log.warning("down of the failed release: %s", exc)
     ctx.docker.remove([c.id for c in ctx.docker.containers(ctx.project)])
@@ -80,14 +79,10 @@ def restore(ctx: Context, timeout: float | None, stable: float,
         _pin_images(ctx, record.get("images") or {})
         ctx.dest.install(raw, {k: record.get(k) for k in SOURCE_KEYS})
         started = time.monotonic()
-        process.run(ctx.compose_argv("up", ctx.dest.compose_file), env=ctx.env, run_as=ctx.run_as,
-                    cwd=str(ctx.dest.root))
+        ctx.run_compose("up", ctx.dest.compose_file)
         log.info("%s is running again (its up took %.2fs)", describe(record), time.monotonic() - started)
         if timeout is not None:
-            from connector.runtime import composefile
-            expected = expected_replicas(composefile.project(
-                process.run(ctx.compose_argv("config", ctx.dest.compose_file), env=ctx.env, run_as=ctx.run_as,
-                            cwd=str(ctx.dest.root), check=False).stdout, ctx.env))
+            expected = expected_replicas(ctx.read_project(ctx.dest.compose_file, describe(record)))
             verdict = health.gate(ctx.docker, ctx.project, expected, timeout, stable, ctx.clock, ctx.pause)
             if not verdict.ok:
                 raise InternalError(f"the last good deployment failed the gate too: {verdict.reason}")
