@@ -52,6 +52,26 @@ class CredentialError(DadcError):
     pass
 
 
+class Unreachable(DadcError):
+    """A remote (S3, Secrets Manager, ECR's token endpoint, a registry) could not be reached at
+    all: the network, a name, a refused or timed-out connection. Only this kind of failure lets
+    an offline fallback act; a refusal (401/403, AccessDenied) fails as the version did."""
+
+
+class SourceUnreachable(SourceError, Unreachable):
+    """S3 could not be reached."""
+
+
+class CredentialsUnreachable(CredentialError, Unreachable):
+    """Secrets Manager, ECR's token endpoint or a registry's login could not be reached."""
+
+
+class Interrupted(DadcError):
+    """SIGTERM or SIGINT interrupted a step: the rest of the start is skipped for the stop sequence."""
+
+    retriable = False
+
+
 class CommandFailed(DadcError):
     """A docker or compose command exited non-zero (or timed out)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connector.profiles import Command, Profile
+from connector.profiles import Command, Profile, settings
 
 # a sequence entry's `of` -> the file a step works on
 FILES = {"new": "incoming", "previous": "current", "current": "current"}
@@ -44,6 +44,7 @@ class Step:
     reason: str = ""
     stable: float = 0.0  # gate: how long every service must stay up
     guard: str = ""  # fetch: "last-good" when the fetched file is the release that failed its gate
+    gate: float | None = None  # fetch with the last-good guard: the health gate of the restored release
 
 
 def _fallback(profile: Profile, params: dict[str, str], command: Command, options: Any) -> tuple[str, str]:
@@ -59,6 +60,24 @@ def _fallback(profile: Profile, params: dict[str, str], command: Command, option
 def stop_timeout(profile: Profile, options: Any) -> float:
     value = getattr(options, "stop_timeout", None)
     return float(value) if value is not None else profile.stop_timeout_seconds
+
+
+def limit(kind: str) -> float:
+    """dadc's limit for a docker or compose command other than down (parameters.json): the
+    documentation gives a limit only for the cleanup (each version's stop_timeout_seconds)."""
+    return float(settings()["step_limits_seconds"][kind])
+
+
+def stop_limit(profile: Profile, options: Any, budget: float | None = None) -> float:
+    """A stop's down: the version's limit, or what is left of it when the stop began with an
+    interrupt (SIGTERM during a start), less a reserve for reporting what is left."""
+    full = stop_timeout(profile, options)
+    if budget is None:
+        return full
+    return max(1.0, min(full, budget - STOP_RESERVE))
+
+
+STOP_RESERVE = 5.0  # seconds of a stop's budget kept for looking at what down left and saying so
 
 
 def _without_file(profile: Profile, params: dict[str, str], command: Command, options: Any) -> Step:
@@ -80,7 +99,8 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
         origin = command.when or f"version {profile.version}"
         fallback, enabled_by = _fallback(profile, params, command, options)
         if command.command == "up":
-            steps += [Step("install", "incoming", origin=origin), Step("up", "current", origin=origin)]
+            steps += [Step("install", "incoming", origin=origin),
+                      Step("up", "current", timeout=limit("up"), origin=origin)]
             steps += _gate(observed, options)
         elif command.command == "down":
             if observed.previous_file:
@@ -96,7 +116,8 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
             steps.append(Step(command.command, FILES[command.of], attempts=command.attempts,
                               retry_delay=command.retry_delay_seconds, fallback=fallback,
                               origin=enabled_by or origin, guard="last-good" if guarded else "",
-                              timeout=gate if guarded else None,
+                              timeout=limit("config" if command.command == "fetch" else command.command),
+                              gate=gate if guarded else None,
                               stable=getattr(options, "health_stable", 0.0) if guarded else 0.0))
     steps.append(Step("record", origin="dadc: the last good deployment, for a rollback"))
     return steps
@@ -112,10 +133,12 @@ def _gate(observed: Observed, options: Any) -> list[Step]:
                  fallback="rollback" if observed.last_good else "take-down", origin="--health-gate")]
 
 
-def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None) -> list[Step]:
-    """The stop sequence: nothing to stop without a local copy; past the limit, report what is left."""
+def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None,
+              budget: float | None = None) -> list[Step]:
+    """The stop sequence: nothing to stop without a local copy; past the limit, report what is left.
+    budget: the seconds left of the stop limit when the stop follows an interrupted start."""
     if not observed.previous_file:
         return []
-    return [Step(c.command, FILES[c.of], timeout=stop_timeout(profile, options), fallback="report",
+    return [Step(c.command, FILES[c.of], timeout=stop_limit(profile, options, budget), fallback="report",
                  origin=c.when or f"version {profile.version}")
             for c in profile.stop_sequence if not c.when or profile.flag(params, c.when)]

@@ -18,6 +18,7 @@ from connector.runtime import entry
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 KEY = "conformance/docker-compose.yml"
+DEFINITION_KEY = "conformance/definition.json"
 
 
 class EngineError(Exception):
@@ -65,7 +66,7 @@ class Engine:
         self.compose_files = compose_files
 
     # engine-specific hooks
-    def put_object(self, bucket: str, text: str) -> str: raise NotImplementedError
+    def put_object(self, bucket: str, text: str, key: str = KEY) -> str: raise NotImplementedError
     def make_secrets(self, registry: str = "private") -> str: raise NotImplementedError
     def running(self, work: Path, names: dict[str, str]) -> str | None: raise NotImplementedError
     def environment(self, work: Path) -> dict[str, str | None]: raise NotImplementedError
@@ -100,10 +101,10 @@ class Engine:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _options(self, case: BehaviourCase, definition: Path) -> RuntimeOptions:
+    def _options(self, case: BehaviourCase, definition: str, **more: str) -> RuntimeOptions:
         extra = {key.replace("-", "_"): value for key, value in case.spec.get("options", {}).items()}
-        return RuntimeOptions(definition=str(definition), compose_command=self.compose_command(), stop_timeout=120,
-                              **extra)
+        return RuntimeOptions(definition=definition, compose_command=self.compose_command(), stop_timeout=120,
+                              **extra, **more)
 
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
         bin_dir = work / "bin"
@@ -120,13 +121,18 @@ class Engine:
         names[file_hash(self.compose_files["corrupt"])] = "corrupt"
         params = {"DockerComposeFileS3Bucket": "dadc-conformance", "DockerComposeFileS3Key": KEY,
                   "DockerComposeFileDestinationPath": str(dest)}
-        secrets = {"{registry_secrets}": "private", "{flaky_secrets}": "flaky"}
+        secrets = {"{registry_secrets}": "private", "{flaky_secrets}": "flaky", "{wrong_secrets}": "wrong"}
         for key, value in case.spec.get("parameters", {}).items():
             params[key] = self.make_secrets(secrets[value]) if value in secrets else value
-        definition = work / "definition.json"
-        definition.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(case.version),
-                                                          "Parameters": params}]}))
-        options = self._options(case, definition)
+        text = json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(case.version),
+                                           "Parameters": params}]})
+        if case.spec.get("definition") == "s3":  # read through the same cloud as the compose file
+            self.put_object("dadc-conformance", text, DEFINITION_KEY)
+            options = self._options(case, f"s3://dadc-conformance/{DEFINITION_KEY}", state_dir=str(work / "state-dir"))
+        else:
+            definition = work / "definition.json"
+            definition.write_text(text)
+            options = self._options(case, str(definition))
         commands: list[str] = []
         messages: list[dict[str, Any]] = []
         images: dict[str, set[str]] = {}
@@ -147,7 +153,7 @@ class Engine:
                     if "mark" in step:
                         images[step["mark"]] = self.image_ids()
                 elif step.get("stop"):
-                    entry.stop(options)
+                    entry.stop(options, cloud=self.cloud())
                 elif step.get("corrupt"):
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
                 elif step.get("remove_images"):

@@ -229,15 +229,16 @@ class DockerEngine(Engine):
                 rm = [self.docker, "rm", "-f"] if kind == "container" else [self.docker, "network", "rm"]
                 subprocess.run([*rm, *ids], capture_output=True)
 
-    def put_object(self, bucket: str, text: str) -> str:
-        return self.s3.put_object(Bucket=bucket, Key=KEY, Body=text.encode()).get("VersionId", "")
+    def put_object(self, bucket: str, text: str, key: str = KEY) -> str:
+        return self.s3.put_object(Bucket=bucket, Key=key, Body=text.encode()).get("VersionId", "")
 
     def make_secrets(self, registry: str = "private") -> str:
-        """The authenticated registry's credentials; for the flaky one (no auth), any login works."""
-        url = self.bed["DADC_REGISTRY"] if registry == "private" else self.flaky.image.split("/")[0]
+        """The authenticated registry's credentials (wrong: its user with a password it refuses);
+        for the flaky one (no auth), any login works."""
+        url = self.flaky.image.split("/")[0] if registry == "flaky" else self.bed["DADC_REGISTRY"]
+        password = "wrong-password" if registry == "wrong" else self.bed["DADC_REGISTRY_PASSWORD"]
         arn = self.secrets.create_secret(Name=f"greengrass-conformance-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(
-            {"username": self.bed["DADC_REGISTRY_USER"], "password": self.bed["DADC_REGISTRY_PASSWORD"],
-             "registryUrl": url}))["ARN"]
+            {"username": self.bed["DADC_REGISTRY_USER"], "password": password, "registryUrl": url}))["ARN"]
         return json.dumps([arn])
 
     def running(self, work: Path, names: dict[str, str]) -> str | None:

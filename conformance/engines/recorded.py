@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from conformance.engines.base import KEY, Engine, patched_environ
-from connector.errors import CredentialError, InvalidParameter
+from connector.errors import CredentialsUnreachable, InvalidParameter
 from connector.runtime.seams.s3 import Fetched, SourceUnreachable
 from connector.runtime.seams.secrets import Login, parse_secret
 
@@ -47,7 +47,7 @@ class RecordedCloud:
 
     def secret_logins(self, arns: list[str]) -> list[Login]:
         if self.unreachable:
-            raise CredentialError("Secrets Manager is unreachable (recorded engine offline)")
+            raise CredentialsUnreachable("Secrets Manager is unreachable (recorded engine offline)")
         missing = [a for a in arns if a not in self.secrets]
         if missing:
             raise InvalidParameter(f"{missing[0]}: cannot read the secret: ResourceNotFoundException")
@@ -55,7 +55,7 @@ class RecordedCloud:
 
     def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[Login]:
         if self.unreachable:
-            raise CredentialError("ECR is unreachable (recorded engine offline)")
+            raise CredentialsUnreachable("ECR is unreachable (recorded engine offline)")
         return [Login(host, "AWS", f"{account}-recorded-token", "ECR") for host, (account, _) in registries.items()]
 
 
@@ -100,13 +100,15 @@ class RecordedEngine(Engine):
         return {"AWS_ENDPOINT_URL": None, "DADC_REAL_DOCKER": None, "DADC_REAL_COMPOSE": None,
                 "DADC_FAKE_OFFLINE": None}
 
-    def put_object(self, bucket: str, text: str) -> str:
-        return self._cloud.put(bucket, KEY, text.encode())
+    def put_object(self, bucket: str, text: str, key: str = KEY) -> str:
+        return self._cloud.put(bucket, key, text.encode())
 
     def make_secrets(self, registry: str = "private") -> str:
-        host = self.images[f"{registry}_image"].split("/")[0]
+        """wrong: the authenticated registry's user with a password it refuses (fakebin/docker)."""
+        host = self.images[f"{'private' if registry == 'wrong' else registry}_image"].split("/")[0]
         arn = SECRET_ARN.replace("conformance", f"conformance-{registry}")
-        self._cloud.secrets[arn] = json.dumps({"username": "user", "password": "recorded-password", "registryUrl": host})
+        password = "wrong-password" if registry == "wrong" else "recorded-password"
+        self._cloud.secrets[arn] = json.dumps({"username": "user", "password": password, "registryUrl": host})
         return json.dumps([arn])
 
     def remove_images(self, text: str) -> None:

@@ -11,13 +11,9 @@ from dataclasses import replace
 from connector.errors import DadcError, UsageError
 from connector.options import RuntimeOptions
 from connector.runtime import logsetup
-from connector.runtime.status import Sink, StdoutSink, failure, topic
+from connector.runtime.status import LazySink, Sink, StdoutSink, failure, topic
 
 log = logging.getLogger("dadc")
-
-
-class Terminated(BaseException):
-    """SIGTERM in a deploy: unwinds, so subprocess.run kills the compose command it waits on."""
 
 
 def _mqtt(opts: RuntimeOptions):  # type: ignore[no-untyped-def]
@@ -46,13 +42,18 @@ def device_name(opts: RuntimeOptions) -> str:
     return opts.device_id or socket.gethostname()
 
 
-def _sink(opts: RuntimeOptions, settings, destination: str, role: str) -> Sink:  # type: ignore[no-untyped-def]
+def _sink(opts: RuntimeOptions, settings, role: str) -> Sink:  # type: ignore[no-untyped-def]
+    """stdout, or MQTT. Without --mqtt-client-id the client id comes from the device and the
+    destination folder, so the sink is made once the definition says where that is."""
     if settings is None:
         return StdoutSink()
     from connector.runtime.seams.mqtt import MqttSink, default_client_id
-    if not settings.client_id:
-        settings = replace(settings, client_id=default_client_id(device_name(opts), destination, role))
-    return MqttSink(settings)
+    if settings.client_id:
+        return MqttSink(settings)
+
+    def make(destination: str) -> Sink:
+        return MqttSink(replace(settings, client_id=default_client_id(device_name(opts), destination, role)))
+    return LazySink(make, opts.destination or opts.definition or opts.parameters or ".")
 
 
 def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] | int:
@@ -65,28 +66,36 @@ def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] |
         return 2
 
 
-def _destination_guess(opts: RuntimeOptions) -> str:
-    return opts.definition or opts.parameters or "."
+def interrupt_on_signals() -> None:
+    """SIGTERM and SIGINT end the running docker or compose command (its whole process group) and
+    skip the rest of the start (runtime/seams/process.py)."""
+    from connector.runtime.seams import process
+
+    def handler(signum: int, frame: object) -> None:
+        log.warning("received %s: interrupting", signal.Signals(signum).name)
+        process.interrupt()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
 
 
 def deploy(args: argparse.Namespace) -> int:
     from connector.runtime import entry
+    from connector.runtime.seams import process
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
-    sink = _sink(opts, mqtt, opts.destination or _destination_guess(opts), "deploy")
-
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated()
-    signal.signal(signal.SIGTERM, terminate)
+    sink = _sink(opts, mqtt, "deploy")
+    interrupt_on_signals()
     try:
         outcome = entry.start(opts, sink, take_lock=not opts.under_run)
-    except Terminated:
-        log.warning("deploy interrupted by SIGTERM")
-        return 143
     finally:
         sink.close()
+    try:
+        process.check_interrupt()
+    except DadcError:
+        log.warning("deploy interrupted")
+        return 143
     # under `dadc run`, 4 and 5 tell it that a retry would not help (and 5 that the previous
     # deployment runs again); for everyone else a failure is 1
     if outcome or not opts.under_run:
@@ -97,26 +106,20 @@ def deploy(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from connector.runtime import context, definitions
     from connector.runtime.lifecycle import Runner
+    from connector.runtime.seams import aws
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
-    sink = _sink(opts, mqtt, opts.destination or _destination_guess(opts), "")
+    sink = _sink(opts, mqtt, "")
     try:
-        source = definitions.source_for(opts.definition or opts.parameters or "", _aws(), opts.state_dir)
+        definition = definitions.resolve(opts, aws.factory(None))
     except DadcError as exc:
         log.error("%s: %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
         sink.close()
         return 1
-    return Runner(opts, source, sink, lambda config: context.build(config, opts)).run()
-
-
-def _aws():  # type: ignore[no-untyped-def]
-    def make():  # type: ignore[no-untyped-def]
-        from connector.runtime.seams.aws import AwsCloud
-        return AwsCloud.for_region(None)
-    return make
+    return Runner(opts, definition, sink, lambda config: context.build(config, opts)).run()
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -157,6 +160,12 @@ def plan(args: argparse.Namespace) -> int:
             print(f"  {number}. {executor.describe(ctx, step)}")
         if not steps:
             print("  (nothing)")
+    if opts.retry:
+        print(f"# after a failed start: --retry starts again, {opts.retry_base:g} s doubling to {opts.retry_cap:g} s "
+              "with jitter (not after an invalid definition, an interrupt or a release that failed its health gate)")
+    else:
+        print("# after a failed start: nothing runs again until the definition changes (a poll or SIGHUP of dadc "
+              "run) or dadc starts again; --retry retries it")
     return 0
 
 

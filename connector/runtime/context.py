@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from connector.errors import InvalidParameter
 from connector.options import RuntimeOptions
-from connector.runtime.seams import compose, process
+from connector.runtime.seams import aws, compose, process
 from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.docker import Docker
 from connector.runtime.seams.local import Destination
@@ -33,7 +33,7 @@ class Context:
     make_cloud: Callable[[], Cloud]
     env: dict[str, str]
     run_as: process.RunAs | None
-    pause: Callable[[float], None] = time.sleep  # between attempts and looks; the recorded engine's is virtual
+    pause: Callable[[float], None] = process.sleep  # between attempts and looks (an interrupt cuts it short); the recorded engine's is virtual
     clock: Callable[[], float] = time.monotonic
     _cloud: Cloud | None = field(default=None, repr=False)
 
@@ -63,12 +63,13 @@ class Context:
         return process.run(self.compose_argv(action, file, *extra), env=self.env, run_as=self.run_as,
                            timeout=timeout, cwd=str(self.dest.root), check=check)
 
-    def read_project(self, file: Path, where: str) -> "ComposeProject":
+    def read_project(self, file: Path, where: str, timeout: float | None = None) -> "ComposeProject":
         """The project as compose itself reads the file (`config`): compose is the authority on
         what a file means, and a file it refuses is refused with compose's own reason (some
         compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
         from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
-        result = self.run_compose("config", file, timeout=120, check=False)
+        from connector.plan import limit
+        result = self.run_compose("config", file, timeout=timeout or limit("config"), check=False)
         try:
             return composefile.project(result.stdout if result.returncode == 0 else "", self.env)
         except InvalidParameter as exc:
@@ -99,13 +100,6 @@ def run_as_for(user_id: str | None) -> process.RunAs | None:
     return process.RunAs(uid, gid, groups)
 
 
-def _aws_cloud(region: str | None) -> Callable[[], Cloud]:
-    def make() -> Cloud:
-        from connector.runtime.seams.aws import AwsCloud
-        return AwsCloud.for_region(region)
-    return make
-
-
 def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
           pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Context:
     run_as = run_as_for(config.value("DockerUserId"))
@@ -119,5 +113,4 @@ def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
     compose_cli = detection.submit(compose.detect, options.compose_command, env, run_as)
     detection.shutdown(wait=False)
     return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
-                   (lambda: cloud) if cloud is not None else _aws_cloud(config.region), env, run_as,
-                   pause or time.sleep, clock or time.monotonic)
+                   aws.factory(config.region, cloud), env, run_as, pause or process.sleep, clock or time.monotonic)

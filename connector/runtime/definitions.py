@@ -1,20 +1,27 @@
-"""Where a definition comes from, and whether it changed: a local file, or an S3 object read with
-a conditional request (If-None-Match on its ETag), so a fleet costs S3 one small request per
-device per poll and nothing more when nothing changed. The last good S3 definition is kept
-locally: a device that boots offline runs it."""
+"""Where a definition comes from, and whether it changed, decided once for every command by
+resolve(): a local file, standard input ('-'), or an S3 object read with a conditional request
+(If-None-Match on its ETag), so a fleet costs S3 one small request per device per poll and nothing
+more when nothing changed. The last good S3 definition is kept locally: a device that boots
+offline runs it. `--definition` and `--parameters` (a bare Parameters object, with `--version`)
+take the same forms."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 from urllib.parse import urlsplit
 
-from connector.errors import InvalidParameter, SourceError
+from connector.errors import InvalidParameter, SourceError, Unreachable
+from connector.options import RuntimeOptions
 from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.local import atomic_write
-from connector.runtime.seams.s3 import SourceUnreachable
+
+if TYPE_CHECKING:
+    from connector.runtime.settings import Config
 
 log = logging.getLogger("dadc.definition")
 
@@ -48,6 +55,24 @@ class LocalFile:
         pass  # the file is its own copy
 
 
+class Stdin:
+    """'-': read once; it never changes afterwards."""
+
+    name = "<stdin>"
+
+    def __init__(self) -> None:
+        self._raw: bytes | None = None
+
+    def read(self, *, force: bool = False) -> bytes | None:
+        if self._raw is None:
+            self._raw = sys.stdin.buffer.read()
+            return self._raw
+        return self._raw if force else None
+
+    def keep(self, raw: bytes) -> None:
+        pass
+
+
 class S3Object:
     def __init__(self, url: str, make_cloud: Callable[[], Cloud], state_dir: Path) -> None:
         parts = urlsplit(url)
@@ -64,7 +89,7 @@ class S3Object:
         try:
             fetched = self.make_cloud().fetch(self.bucket, self.key, None,
                                               if_none_match=None if force or first else self.etag)
-        except (SourceUnreachable, SourceError) as exc:
+        except (Unreachable, SourceError) as exc:
             if first and self.cache.is_file():  # booting offline: the last good definition runs
                 log.warning("%s: %s; running the last good definition kept in %s", self.name, exc, self.cache)
                 return json.loads(self.cache.read_text())["definition"].encode()
@@ -85,7 +110,37 @@ class S3Object:
                                              "definition": raw.decode("utf-8", "replace")}).encode())
 
 
-def source_for(definition: str, make_cloud: Callable[[], Cloud], state_dir: str) -> Source:
-    if definition.startswith("s3://"):
-        return S3Object(definition, make_cloud, Path(state_dir))
-    return LocalFile(definition)
+@dataclass(frozen=True)
+class Definition:
+    """The definition a command works on: where it comes from, and how to read its connector."""
+
+    source: Source
+    bare: bool  # a Parameters object: --version says whose
+    version: str | None
+    connector_id: str | None
+
+    def config(self, raw: bytes) -> "Config":
+        """Validated, our connector picked: InvalidParameter names the first error and its place."""
+        from connector.runtime import settings
+        return settings.from_bytes(self.source.name, raw, version=self.version, connector_id=self.connector_id,
+                                   bare=self.bare)
+
+    def read_config(self) -> "Config":
+        raw = self.source.read(force=True)
+        assert raw is not None  # a forced read always has bytes, or raises
+        return self.config(raw)
+
+
+def resolve(options: RuntimeOptions, make_cloud: Callable[[], Cloud]) -> Definition:
+    """--definition or --parameters, as a file, '-' or s3://BUCKET/KEY: the one place that decides."""
+    where = options.definition or options.parameters
+    if not where:
+        raise InvalidParameter("give --definition or --parameters")
+    source: Source
+    if where.startswith("s3://"):
+        source = S3Object(where, make_cloud, Path(options.state_dir))
+    elif where == "-":
+        source = Stdin()
+    else:
+        source = LocalFile(where)
+    return Definition(source, bool(options.parameters), options.version, options.connector_id)

@@ -55,7 +55,7 @@ def start(ctx: Context, sink: Sink) -> Outcome:
         log.exception("deployment failed")
         sink.publish(failure(f"{type(exc).__name__}: {exc}", "InternalError"))
         return Outcome(False, True)
-    sink.publish(success(p["DockerComposeFileS3Bucket"], p["DockerComposeFileS3Key"],
-                         ctx.config.value("DockerComposeFileS3Version") or session.version_id))
+    # what ran: the definition's file, or, offline, the local copy and where it came from
+    sink.publish(success(*session.source()))
     log.info("deployment succeeded")
     return Outcome(True)

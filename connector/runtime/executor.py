@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from connector.errors import CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter
-from connector.plan import Step
+from connector.errors import (CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter,
+                              Unreachable)
+from connector.plan import Step, limit
 from connector.runtime.context import Context
+from connector.runtime.seams import process
+from connector.runtime.seams.docker import unreachable
 from connector.runtime.seams.local import atomic_write
-from connector.runtime.seams.s3 import SourceUnreachable
 from connector.runtime.seams.secrets import ecr_registries
 
 if TYPE_CHECKING:  # YAML is imported only by a start, never by the long-lived `dadc run`
@@ -42,6 +44,13 @@ class Session:
     version_id: str | None = None
     offline: bool = False  # the local copy stands in (an offline fallback)
     project: "ComposeProject | None" = None
+    ran: dict[str, Any] | None = None  # where the file that runs came from (the local copy's, offline)
+
+    def source(self) -> tuple[str, str, str | None]:
+        """(bucket, key, version) of what runs, for the status message."""
+        assert self.ran is not None
+        return self.ran.get("bucket") or "", self.ran.get("key") or "", \
+            self.ran.get("requested_version") or self.ran.get("version_id")
 
 
 def _source(ctx: Context) -> tuple[str, str, str | None]:
@@ -63,24 +72,30 @@ def _check(raw: bytes, where: str) -> None:
 
 
 def _offline(ctx: Context, s: Session, reason: str) -> None:
-    """An offline fallback: the local copy (and the local images) stand in for what could not be fetched."""
+    """An offline fallback: the local copy (and the local images) stand in for what could not be
+    reached. Idempotent: a start already on the local copy stays on it."""
+    if s.offline:
+        log.warning("%s; offline fallback: staying on the local copy", reason)
+        return
     local = ctx.dest.compose_file
     if not local.is_file():
         raise InternalError(f"{reason}; offline fallback: no local compose file in {ctx.dest.root}")
     state = ctx.dest.read_state()
     came = f"s3://{state.get('bucket')}/{state.get('key')} version {state.get('version_id') or '-'}"
-    log.warning("%s; offline fallback: deploying the local copy %s (from %s)", reason, local, came)
+    log.warning("%s; offline fallback: deploying the local copy %s (from %s), not the definition's file",
+                reason, local, came)
     s.raw = local.read_bytes()
     s.file, s.offline, s.version_id = local, True, state.get("version_id")
+    s.ran = {k: state.get(k) for k in ("bucket", "key", "requested_version", "version_id")}
     _check(s.raw, str(local))
-    s.project = ctx.read_project(local, str(local))
+    s.project = ctx.read_project(local, str(local), timeout=limit("config"))
 
 
 def _fetch(ctx: Context, s: Session, step: Step) -> None:
     bucket, key, version = _source(ctx)
     try:
         fetched = ctx.cloud.fetch(bucket, key, version)
-    except SourceUnreachable as exc:
+    except Unreachable as exc:  # a denial or a body cut short is not offline: it fails
         if step.fallback != "offline":
             raise
         return _offline(ctx, s, str(exc))
@@ -90,43 +105,59 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
         _refuse_failed_release(ctx, fetched.raw, step)
     _check(fetched.raw, where)
     atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
-    s.project = ctx.read_project(ctx.dest.incoming, where)
+    s.project = ctx.read_project(ctx.dest.incoming, where, timeout=step.timeout)
     s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
+    s.ran = {"bucket": bucket, "key": key, "requested_version": version, "version_id": fetched.version_id}
+
+
+def _unreached(ctx: Context, s: Session, step: Step, exc: DadcError) -> None:
+    """A login that could not reach Secrets Manager, ECR or the registry: offline, when allowed."""
+    if step.fallback != "offline" or not isinstance(exc, Unreachable):
+        raise exc
+    _offline(ctx, s, str(exc))
 
 
 def _login(ctx: Context, s: Session, step: Step) -> None:
-    assert s.project is not None
+    """The secrets' registries, then the ECR registries of the file that will run (the local copy's,
+    once offline). A refusal (401, AccessDenied) fails whatever the fallback: it is not offline."""
     try:
         logins = ctx.cloud.secret_logins(ctx.config.secret_arns()) if ctx.config.secret_arns() else []
-        registries = ecr_registries(s.project.images)
-        if registries:
-            logins += ctx.cloud.ecr_logins(registries)
-        for login in logins:
-            for attempt in range(1, step.attempts + 1):
-                try:
-                    ctx.docker.login(ctx.dest.docker_config, login)
-                    break
-                except CredentialError as exc:  # docker's own answer, never the password
-                    if attempt == step.attempts:
-                        raise
-                    delay = step.retry_delay * 2 ** (attempt - 1)
-                    log.warning("%s; attempt %d of %d, next in %gs", exc, attempt, step.attempts, delay)
-                    ctx.pause(delay)
     except CredentialError as exc:
-        if step.fallback != "offline" or s.offline:
-            raise
-        _offline(ctx, s, str(exc))
+        _unreached(ctx, s, step, exc)
+        logins = []
+    assert s.project is not None
+    registries = ecr_registries(s.project.images)
+    if registries:
+        try:
+            logins += ctx.cloud.ecr_logins(registries)
+        except CredentialError as exc:
+            _unreached(ctx, s, step, exc)
+    for login in logins:
+        for attempt in range(1, step.attempts + 1):
+            try:
+                ctx.docker.login(ctx.dest.docker_config, login, timeout=step.timeout)
+                break
+            except CredentialError as exc:  # docker's own answer, never the password
+                if attempt == step.attempts:
+                    _unreached(ctx, s, step, exc)
+                    break
+                delay = step.retry_delay * 2 ** (attempt - 1)
+                log.warning("%s; attempt %d of %d, next in %gs", exc, attempt, step.attempts, delay)
+                ctx.pause(delay)
 
 
 def _pull(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     try:
-        ctx.run_compose("pull", _file(ctx, s, step), *s.project.pull_services)
+        pulled = ctx.run_compose("pull", _file(ctx, s, step), *s.project.pull_services, timeout=step.timeout)
         missing = ctx.docker.missing_images(s.project.images)  # compose v2 exits 0 on a missing manifest
         if missing:
-            raise CommandFailed(f"pull did not fetch {', '.join(missing)}")
-    except DadcError as exc:
-        if step.fallback != "local-images":
+            raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
+    except CommandFailed as exc:
+        # local images stand in for a registry that could not be reached; once the start runs on the
+        # local copy (nothing could be logged in to), for any failed pull
+        gone = exc.details.get("timeout") or unreachable(str(exc.details.get("stderr") or ""))
+        if step.fallback != "local-images" or not (gone or s.offline):
             raise
         missing = ctx.docker.missing_images(s.project.images)
         if missing:
@@ -174,7 +205,7 @@ def _install(ctx: Context, s: Session, step: Step) -> None:
 
 def _up(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
-    ctx.run_compose("up", _file(ctx, s, step))
+    ctx.run_compose("up", _file(ctx, s, step), timeout=step.timeout)
     have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
     missing = [name for name in s.project.names if name not in have]
     if missing:
@@ -190,7 +221,7 @@ def _refuse_failed_release(ctx: Context, raw: bytes, step: Step) -> None:
     if failed.get("sha256") != digest(raw) or any(
             failed.get(k) != v for k, v in rollback.source(ctx, None).items() if k != "version_id"):
         return
-    what = rollback.restore(ctx, step.timeout, step.stable)
+    what = rollback.restore(ctx, step.gate, step.stable)
     raise HealthGateFailed(f"{rollback.describe(failed)} is the release that failed ({failed.get('reason')}); "
                            f"the last good deployment runs instead: {what}", rolled_back=True)
 
@@ -204,7 +235,7 @@ def _gate(ctx: Context, s: Session, step: Step) -> None:
         log.info("health gate passed: every service up and stable for %gs", step.stable)
         return
     reason = f"health gate failed: {verdict.reason}"
-    rollback.fail_release(ctx, s.raw, rollback.source(ctx, s.version_id), reason)
+    rollback.fail_release(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id), reason)
     if step.fallback != "rollback":
         raise HealthGateFailed(f"{reason}; no previous good deployment: the release was taken down")
     try:
@@ -216,7 +247,7 @@ def _gate(ctx: Context, s: Session, step: Step) -> None:
 
 def _record(ctx: Context, s: Session, step: Step) -> None:
     from connector.runtime import rollback
-    rollback.record_good(ctx, s.raw, rollback.source(ctx, s.version_id))
+    rollback.record_good(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id))
 
 
 HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {
@@ -228,6 +259,7 @@ HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {
 def execute(ctx: Context, steps: list[Step], session: Session | None = None) -> Session:
     session = session or Session()
     for step in steps:
+        process.check_interrupt()  # SIGTERM: the rest is skipped for the stop sequence
         log.info("step: %s", describe(ctx, step))
         HANDLERS[step.kind](ctx, session, step)
     return session

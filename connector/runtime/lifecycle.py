@@ -14,34 +14,38 @@ import json
 import logging
 import random
 import signal
-import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from typing import Any, Callable
 
 from connector.errors import DadcError, InvalidParameter, LockHeld
 from connector.options import RuntimeOptions
+from connector.plan import stop_timeout
 from connector.runtime import monitor, settings, stopping
 from connector.runtime.context import Context
-from connector.runtime.definitions import S3Object, Source
+from connector.runtime.definitions import Definition, S3Object
 from connector.runtime.entry import FINAL, ROLLED_BACK, lock_for
+from connector.runtime.seams import process
 from connector.runtime.seams.local import Lock, atomic_write
-from connector.runtime.status import Sink, failure
+from connector.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.run")
 DEFAULT_S3_POLL = 300.0
 
 
 class Runner:
-    def __init__(self, options: RuntimeOptions, source: Source, sink: Sink,
+    def __init__(self, options: RuntimeOptions, definition: Definition, sink: Sink,
                  make_context: Callable[[settings.Config], Context]) -> None:
-        self.options, self.source, self.sink, self.make_context = options, source, sink, make_context
-        self.poll = options.poll if options.poll is not None else DEFAULT_S3_POLL if isinstance(source, S3Object) else None
-        self.in_process = isinstance(source, S3Object)
+        self.options, self.definition, self.sink, self.make_context = options, definition, sink, make_context
+        self.source = definition.source
+        s3 = isinstance(self.source, S3Object)
+        self.poll = options.poll if options.poll is not None else DEFAULT_S3_POLL if s3 else None
+        self.in_process = s3
         self.wake = threading.Event()
         self.stopping = self.reread = False
-        self.child: subprocess.Popen[str] | None = None
+        self.stop_deadline: float | None = None  # set by SIGTERM/SIGINT: the stop limit counts from there
         self.ctx: Context | None = None
         self.lock: Lock | None = None
         self.exit_code = 0
@@ -51,11 +55,12 @@ class Runner:
         if signum == signal.SIGHUP:
             log.info("received SIGHUP: reading the definition again")
             self.reread = True
-        else:
+        elif not self.stopping:
             log.info("received %s: stopping", signal.Signals(signum).name)
             self.stopping = True
-            if self.child and self.child.poll() is None:
-                self.child.terminate()
+            limit = stop_timeout(self.ctx.config.profile, self.options) if self.ctx else 0.0
+            self.stop_deadline = time.monotonic() + limit
+            process.interrupt()  # the running step (in-process or the deploy child) ends now
         self.wake.set()
 
     def _wait(self, seconds: float) -> None:
@@ -69,10 +74,8 @@ class Runner:
 
     def _apply(self, raw: bytes) -> None:
         """A definition read: validate it; if it changes anything, stop the old, start the new."""
-        o = self.options
         try:
-            config = settings.from_bytes(self.source.name, raw, version=o.version, connector_id=o.connector_id,
-                                         bare=bool(o.parameters))
+            config = self.definition.config(raw)
         except InvalidParameter as exc:
             self._fail(exc)  # nothing is touched: the current deployment keeps running
             return
@@ -91,6 +94,7 @@ class Runner:
         except DadcError as exc:
             self._fail(exc)
             return
+        locate(self.sink, str(new.dest.root))
         old = self.ctx
         if old is not None:
             log.info("a new deployment: the stop sequence of version %d, then the start sequence of version %d",
@@ -138,15 +142,15 @@ class Runner:
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
                 *self.options.child_argv(compose_command=ctx.compose.name, **which)]
-        self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        assert self.child.stdout is not None
-        for line in self.child.stdout:
-            try:
-                payload = json.loads(line)
-            except ValueError:
-                continue
-            self.sink.publish(payload)
-        return self.child.wait()
+        return process.spawn(argv, self._relay)
+
+    def _relay(self, line: str) -> None:
+        """A status line of the deploy child, published by this process's sink."""
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            return
+        self.sink.publish(payload)
 
     def _check(self, force: bool) -> None:
         try:
@@ -163,7 +167,7 @@ class Runner:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
         self._check(force=True)
-        clock = __import__("time").monotonic
+        clock = time.monotonic
         next_poll = clock() + self._jittered() if self.poll else float("inf")
         next_log = clock()
         while not self.stopping:
@@ -177,7 +181,11 @@ class Runner:
                 force, self.reread = self.reread, False
                 self._check(force=force)
                 next_poll = clock() + self._jittered() if self.poll else float("inf")
-        ok = stopping.stop(self.ctx) if self.ctx is not None else True
+        ok = True
+        if self.ctx is not None:
+            process.resume()  # what was interrupted is over: the stop sequence runs its commands
+            budget = None if self.stop_deadline is None else self.stop_deadline - time.monotonic()
+            ok = stopping.stop(self.ctx, budget)
         self.sink.close()
         if self.lock is not None:
             self.lock.release()

@@ -28,9 +28,6 @@ class Config:
     def value(self, name: str) -> str | None:
         return self.profile.effective(self.params).get(name)
 
-    def flag(self, name: str) -> bool:
-        return self.profile.flag(self.params, name)
-
     def secret_arns(self) -> list[str]:
         raw = self.params.get("AWSSecretsArnList")
         return json.loads(raw) if raw else []
@@ -73,13 +70,3 @@ def from_bytes(source: str, raw: bytes, *, version: str | None = None, connector
     params = dict(connector.parameters or {})
     digest = hashlib.sha256(json.dumps([connector.ref.version, params], sort_keys=True).encode()).hexdigest()
     return Config(profiles.get(connector.ref.version), params, region, source, digest)
-
-
-def load(definition: str | None, parameters: str | None, version: str | None, connector_id: str | None) -> Config:
-    path = definition or parameters
-    assert path is not None
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidParameter(f"cannot read {path}: {exc.strerror}") from None
-    return from_bytes(path, raw, version=version, connector_id=connector_id, bare=bool(parameters))

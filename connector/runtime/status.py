@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from connector import profiles
 
@@ -40,3 +40,31 @@ class StdoutSink:
 
     def close(self, timeout: float = 10.0) -> None:
         pass
+
+
+class LazySink:
+    """A sink made as soon as it is known where dadc deploys to (it connects then, before the first
+    message): the MQTT client id is derived from the device and the destination folder, and a
+    definition (on S3, say) must be read first. A message before that (the definition could not be
+    read) makes it with `fallback` (the definition's name) standing in."""
+
+    def __init__(self, make: Callable[[str], Sink], fallback: str) -> None:
+        self._make, self._fallback = make, fallback
+        self.destination: str | None = None
+        self._sink: Sink | None = None
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        if self._sink is None:
+            self._sink = self._make(self.destination or self._fallback)
+        self._sink.publish(payload)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._sink is not None:
+            self._sink.close(timeout)
+
+
+def locate(sink: Sink, destination: str) -> None:
+    """Tell a lazy sink where dadc deploys to, and make it now (other sinks do not care)."""
+    if isinstance(sink, LazySink) and sink.destination is None and sink._sink is None:
+        sink.destination = destination
+        sink._sink = sink._make(destination)

@@ -105,10 +105,12 @@ class Broker:
 
 class Throttle:
     """A TCP proxy to a local port that passes client-to-server bytes at a limited rate: a slow
-    uplink, so a large message takes longer than any short timeout to send."""
+    uplink, so a large message takes longer than any short timeout to send. down: the same for
+    server-to-client bytes (a registry that serves at a crawl)."""
 
-    def __init__(self, target: int, bytes_per_second: int) -> None:
-        self.target, self.rate = target, bytes_per_second
+    def __init__(self, target: int, bytes_per_second: int | None, down: int | None = None) -> None:
+        self.target, self.rate, self.down = target, bytes_per_second, down
+        self.connections = 0
         self.server = socket.socket()
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(8)
@@ -122,11 +124,106 @@ class Throttle:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.connections += 1
             threading.Thread(target=pump, args=(client, upstream, self.rate), daemon=True).start()
-            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client, self.down), daemon=True).start()
 
     def close(self) -> None:
         self.server.close()
+
+
+class Cutter:
+    """A TCP proxy that cuts every connection once it has carried `after` client-to-server bytes
+    (each of its connections: a broker that keeps dropping its clients mid-stream)."""
+
+    def __init__(self, target: int, after: int) -> None:
+        self.target, self.after, self.cuts = target, after, 0
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+        carried = 0
+        try:
+            while data := client.recv(4096):
+                upstream.sendall(data)
+                carried += len(data)
+                if carried >= self.after:
+                    self.cuts += 1
+                    break
+        except OSError:
+            pass
+        for s in (client, upstream):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class CutBody:
+    """An HTTP proxy to the S3 endpoint that, for GETs of one key, passes S3's headers (its
+    Content-Length included) and only the body's first lines, then closes: a connection cut at a
+    line boundary, where the bytes received still parse."""
+
+    def __init__(self, endpoint: str, key: str, keep_lines: int) -> None:
+        import http.client
+        import http.server
+        from urllib.parse import urlsplit
+        target = urlsplit(endpoint)
+        outer = self
+        self.cut = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                response = conn.getresponse()
+                data = response.read()
+                cut = self.command == "GET" and self.path.split("?")[0].endswith("/" + key) and response.status == 200
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if cut:
+                    outer.cut += 1
+                    data = b"".join(data.splitlines(keepends=True)[:keep_lines])
+                self.wfile.write(data)
+                self.close_connection = True
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class PersistentSubscriber:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from connector.errors import InvalidParameter
-from connector.runtime.definitions import LocalFile, S3Object, source_for
+from connector.options import RuntimeOptions
+from connector.runtime.definitions import LocalFile, S3Object, Stdin, resolve
 from connector.runtime.seams.s3 import Fetched, SourceUnreachable
 
 
@@ -50,7 +51,7 @@ def test_an_offline_boot_runs_the_kept_definition(tmp_path: Path) -> None:
 def test_a_local_file_changes_when_its_bytes_do(tmp_path: Path) -> None:
     path = tmp_path / "definition.json"
     path.write_text("{}")
-    source = source_for(str(path), lambda: Cloud(), str(tmp_path))
+    source = resolve(RuntimeOptions(definition=str(path), state_dir=str(tmp_path)), lambda: Cloud()).source
     assert isinstance(source, LocalFile)
     assert source.read() == b"{}" and source.read() is None
     path.write_text("{ }")
@@ -65,3 +66,57 @@ def test_a_local_file_changes_when_its_bytes_do(tmp_path: Path) -> None:
 def test_an_s3_url_names_a_bucket_and_a_key(url: str, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameter):
         S3Object(url, lambda: Cloud(), tmp_path)
+
+
+def test_every_command_form_resolves_in_one_place(tmp_path: Path) -> None:
+    """--definition and --parameters take a file, '-' or s3://; the S3 source reads with the cloud
+    it is given (the recorded engine's, in the harness)."""
+    cloud = Cloud()
+    found = resolve(RuntimeOptions(parameters="s3://b/params.json", version="7", state_dir=str(tmp_path)),
+                    lambda: cloud)
+    assert isinstance(found.source, S3Object) and found.bare and found.version == "7"
+    assert found.source.read() == b'{"v": 1}' and cloud.asked == [None]
+    assert isinstance(resolve(RuntimeOptions(definition="-"), lambda: cloud).source, Stdin)
+    local = resolve(RuntimeOptions(definition=str(tmp_path / "d.json"), connector_id="x"), lambda: cloud)
+    assert isinstance(local.source, LocalFile) and not local.bare and local.connector_id == "x"
+    with pytest.raises(InvalidParameter, match="give s3://BUCKET/KEY"):
+        resolve(RuntimeOptions(definition="s3://bucket-only"), lambda: cloud)
+
+
+def test_a_bare_parameters_object_on_s3_is_validated_with_its_version(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.body = (b'{"DockerComposeFileS3Bucket": "bucket", "DockerComposeFileS3Key": "k.yml", '
+                  b'"DockerComposeFileDestinationPath": "/srv/app"}')
+    config = resolve(RuntimeOptions(parameters="s3://b/p.json", version="v7", state_dir=str(tmp_path)),
+                     lambda: cloud).read_config()
+    assert config.profile.version == 7 and config.params["DockerComposeFileS3Key"] == "k.yml"
+    with pytest.raises(InvalidParameter, match="--parameters needs --version"):
+        resolve(RuntimeOptions(parameters="s3://b/p.json", state_dir=str(tmp_path)), lambda: cloud).read_config()
+
+
+class Body:
+    """A response body that ends early: S3 announced more than the connection carried."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, amt: int) -> bytes:
+        chunk, self.data = self.data[:amt], self.data[amt:]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_body_shorter_or_longer_than_its_content_length_is_refused() -> None:
+    from connector.errors import SourceError
+    from connector.runtime.seams.s3 import MAX_BYTES, read_whole
+    whole = b"services:\n  web:\n    image: a\n  worker:\n    image: b\n"
+    cut = whole[:whole.index(b"  worker")]  # a line boundary: still valid YAML, one service short
+    assert read_whole(Body(whole), len(whole), "s3://b/k") == whole
+    with pytest.raises(SourceError, match=f"sent {len(cut)} of its {len(whole)} bytes"):
+        read_whole(Body(cut), len(whole), "s3://b/k")
+    with pytest.raises(SourceError, match="sent"):
+        read_whole(Body(whole + b"more"), len(whole), "s3://b/k")
+    with pytest.raises(InvalidParameter, match="larger than"):
+        read_whole(Body(b""), MAX_BYTES + 1, "s3://b/k")

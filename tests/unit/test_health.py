@@ -100,5 +100,6 @@ def test_the_planner_adds_the_gate_and_its_fallback_only_when_asked() -> None:
 
 def test_a_failed_release_is_guarded_at_fetch() -> None:
     steps = plan_start(profiles.get(7), {}, Observed(True, True, last_good=True, failed_release=True), OPTS)
-    assert steps[0].kind == "fetch" and steps[0].guard == "last-good" and steps[0].timeout == 30.0
+    assert steps[0].kind == "fetch" and steps[0].guard == "last-good" and steps[0].gate == 30.0
+    assert steps[0].timeout == 120.0  # the fetch's own limit: compose config of the file
     assert plan_start(profiles.get(7), {}, Observed(True, True, last_good=True))[0].guard == ""

@@ -5,7 +5,7 @@ an in-memory one, so it needs nothing beyond dadc's own dependencies."""
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from connector.runtime.seams import s3, secrets
 
@@ -56,3 +56,14 @@ class AwsCloud:
 
     def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[secrets.Login]:
         return secrets.from_ecr(lambda region: self.client("ecr", region), registries)
+
+
+def factory(region: str | None, cloud: Cloud | None = None) -> Callable[[], Cloud]:
+    """The one way to get a cloud: the given one (the recorded engine's), else AwsCloud for the
+    region, made when first asked for (a start that needs no AWS never loads boto3)."""
+    if cloud is not None:
+        return lambda: cloud
+
+    def make() -> Cloud:
+        return AwsCloud.for_region(region)
+    return make

@@ -7,13 +7,26 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector.errors import CommandFailed, CommandNotFound, CredentialError
+from connector.errors import CommandFailed, CommandNotFound, CredentialError, CredentialsUnreachable
 from connector.runtime.seams import process
 from connector.runtime.seams.compose import PROJECT_LABEL, find_executable
 from connector.runtime.seams.secrets import Login
 
 log = logging.getLogger("dadc.docker")
 SERVICE_LABEL = "com.docker.compose.service"
+# What docker and compose print when a registry could not be reached at all (as opposed to a
+# refusal: "unauthorized", "denied", "manifest unknown"). Go's net errors, as the CLIs pass them on.
+UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host",
+               "tls handshake timeout", "connection reset by peer", "server misbehaving",
+               "temporary failure in name resolution", "context deadline exceeded",
+               "client.timeout exceeded", "dial tcp", "eof")
+REFUSED = ("unauthorized", "denied", "forbidden", "incorrect username or password", "401", "403", "authentication required")
+
+
+def unreachable(text: str) -> bool:
+    """A registry that could not be reached (never one that answered with a refusal)."""
+    lowered = text.lower()
+    return not any(word in lowered for word in REFUSED) and any(word in lowered for word in UNREACHABLE)
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class Docker:
             raise CommandNotFound("docker not found on PATH, /usr/bin or /usr/local/bin")
         return cls(found, env, run_as)
 
-    def run(self, *args: str, timeout: float = 60, check: bool = True, input: str | None = None,
+    def run(self, *args: str, timeout: float | None = 60, check: bool = True, input: str | None = None,
             secrets: tuple[str, ...] = ()) -> process.Result:
         return process.run([self.binary, *args], env=self.env, run_as=self.run_as, timeout=timeout, check=check,
                            input=input, secrets=secrets)
@@ -127,15 +140,18 @@ class Docker:
         return [image for image in images
                 if self.run("image", "inspect", "--format", "{{.Id}}", image, check=False).returncode != 0]
 
-    def login(self, config_dir: Path, login: Login) -> None:
+    def login(self, config_dir: Path, login: Login, timeout: float | None = 120) -> None:
         """docker --config DIR login -u USER --password-stdin HOST; the file docker writes stays 0600.
         CredentialError carries docker's own answer (scrubbed), never the password."""
         try:
             self.run("--config", str(config_dir), "login", "-u", login.username, "--password-stdin", login.registry,
-                     input=login.password, secrets=(login.password,), timeout=120)
+                     input=login.password, secrets=(login.password,), timeout=timeout or 120)
         except CommandFailed as exc:
-            raise CredentialError(f"docker login to {login.registry} ({login.source}) failed: "
-                                  f"{process.scrub(str(exc), [login.password])}", registry=login.registry) from None
+            text = process.scrub(str(exc), [login.password])
+            gone = exc.details.get("timeout") or unreachable(exc.details.get("stderr") or text)
+            kind = CredentialsUnreachable if gone else CredentialError
+            raise kind(f"docker login to {login.registry} ({login.source}) failed: {text}",
+                       registry=login.registry) from None
         config_file = config_dir / "config.json"
         if config_file.exists():
             config_file.chmod(0o600)

@@ -110,8 +110,9 @@ class MqttSink:
 
         self.settings = settings
         self._mqtt = mqtt
-        self._queue: deque[bytes] = deque()
-        self._dropped = 0
+        self._queue: deque[bytes] = deque()  # waiting: not yet handed to paho
+        self._sending: bytes | None = None  # handed to paho, until its PUBACK (taken under the lock)
+        self.published = self.delivered = self.dropped = 0  # published == delivered + dropped + pending()
         self._cond = threading.Condition()
         self._closing = False
         self._give_up = False  # close() waited long enough: stop trying
@@ -131,28 +132,21 @@ class MqttSink:
         import json
         data = json.dumps(payload, separators=(",", ":")).encode()
         with self._cond:
-            if len(self._queue) >= self.settings.queue_limit:
-                if self._inflight is None:
-                    self._queue.popleft()
-                else:
-                    self._drop_second()
-                self._dropped += 1
+            self.published += 1
+            if len(self._queue) + (self._sending is not None) >= self.settings.queue_limit and self._queue:
+                # the oldest *waiting* one goes; the one handed to paho is never taken back
+                self._queue.popleft()
+                self.dropped += 1
                 log.warning("MQTT queue full (%d): dropped the oldest waiting status message (%d so far)",
-                            self.settings.queue_limit, self._dropped)
+                            self.settings.queue_limit, self.dropped)
             self._queue.append(data)
             self._cond.notify_all()
         self._wake()
 
-    def _drop_second(self) -> None:
-        # the head is in flight with paho; drop the oldest one behind it
-        head = self._queue.popleft()
-        if self._queue:
-            self._queue.popleft()
-        self._queue.appendleft(head)
-
     def pending(self) -> int:
+        """Messages not yet acknowledged: waiting, and the one in flight."""
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + (self._sending is not None)
 
     def close(self, timeout: float = 10.0) -> None:
         """Wait up to timeout for every message's PUBACK, then disconnect."""
@@ -161,8 +155,8 @@ class MqttSink:
             self._cond.notify_all()
         self._wake()
         with self._cond:
-            self._cond.wait_for(lambda: not self._queue, timeout=timeout)
-            left = len(self._queue)
+            self._cond.wait_for(lambda: not self._queue and self._sending is None, timeout=timeout)
+            left = len(self._queue) + (self._sending is not None)
             self._give_up = True
             self._cond.notify_all()
         self._wake()
@@ -170,9 +164,9 @@ class MqttSink:
         if left:
             log.error("%d status message(s) not delivered to %s:%s (%s)", left, self.settings.host,
                       self.settings.port, self._refused or "broker unreachable")
-        if self._dropped:
+        if self.dropped:
             log.error("%d status message(s) dropped while the broker was away (queue limit %d)",
-                      self._dropped, self.settings.queue_limit)
+                      self.dropped, self.settings.queue_limit)
         self._wake_r.close()
         self._wake_w.close()
 
@@ -212,7 +206,7 @@ class MqttSink:
 
     def _finished(self) -> bool:
         with self._cond:
-            return self._give_up or (self._closing and not self._queue)
+            return self._give_up or (self._closing and not self._queue and self._sending is None)
 
     def _run(self) -> None:
         self.client.connect_async(self.settings.host, self.settings.port, KEEPALIVE)
@@ -255,7 +249,8 @@ class MqttSink:
                 rc = self.client.loop_misc()
             if self._acked:  # first: an ack read just before the connection dropped still counts
                 with self._cond:
-                    self._queue.popleft()
+                    self._sending = None
+                    self.delivered += 1
                     self._cond.notify_all()
                 self._inflight, self._acked, self._delay = None, False, BACKOFF_BASE
             if self._finished():
@@ -271,7 +266,9 @@ class MqttSink:
                 self._delay = BACKOFF_BASE
             if self._inflight is None:
                 with self._cond:
-                    head = self._queue[0] if self._queue else None
+                    if self._sending is None and self._queue:
+                        self._sending = self._queue.popleft()
+                    head = self._sending
                 if head is not None:
                     self._inflight = self.client.publish(self.settings.topic, head, qos=1).mid
 

@@ -1,21 +1,53 @@
-"""The process seam: every subprocess goes through run().
+"""The process seam: every subprocess goes through run() (or spawn(), for the deploy child).
 
 It logs ``shlex.join(argv)`` (never stdin, which is where secrets travel), never uses a shell,
 can run the command as another user, and turns failures into typed exceptions whose text
 is scrubbed of any secret the caller names.
+
+Each command runs in a process group of its own, so a limit or an interrupt ends all of it (the
+docker CLI's compose plugin, compose's own children), not only the process dadc started.
+interrupt() (SIGTERM or SIGINT, from the signal handler) ends the running command at once and
+makes every later run() or sleep() raise Interrupted until resume(): the stop sequence then runs.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
-from connector.errors import CommandFailed, CommandNotFound
+from connector.errors import CommandFailed, CommandNotFound, Interrupted
 
 log = logging.getLogger("dadc.process")
+SLICE = 0.25  # how often a waiting run() looks for an interrupt
+GRACE = 3.0  # SIGTERM to the group, then SIGKILL after this long
+_interrupt = threading.Event()
+
+
+def interrupt() -> None:
+    """From a signal handler: the running command's group is ended; what follows raises Interrupted."""
+    _interrupt.set()
+
+
+def resume() -> None:
+    """After an interrupt: commands run again (the stop sequence)."""
+    _interrupt.clear()
+
+
+def check_interrupt() -> None:
+    if _interrupt.is_set():
+        raise Interrupted("interrupted by a signal: the rest of the start is skipped")
+
+
+def sleep(seconds: float) -> None:
+    """A pause an interrupt cuts short."""
+    if _interrupt.wait(max(0.0, seconds)):
+        check_interrupt()
 
 
 @dataclass(frozen=True)
@@ -25,6 +57,11 @@ class RunAs:
     uid: int
     gid: int
     groups: tuple[int, ...] = field(default_factory=tuple)
+
+    def popen_args(self) -> dict[str, object]:
+        if os.geteuid() != 0 or self.uid == 0:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
@@ -42,25 +79,56 @@ class Result:
     stderr: str
 
 
+def _end_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM to the command's whole group, SIGKILL after the grace; reaped either way."""
+    for sig, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, run_as: RunAs | None = None, check: bool = True,
         secrets: Sequence[str] = (), cwd: str | None = None) -> Result:
-    """Run argv; raise CommandNotFound, or CommandFailed (non-zero exit or timeout) when check."""
+    """Run argv; raise CommandNotFound, Interrupted, or CommandFailed (non-zero exit or past its
+    limit) when check."""
     argv = tuple(argv)
+    check_interrupt()
     log.info("run: %s%s", shlex.join(argv), " (stdin: <redacted>)" if input is not None else "")
-    extra = {}
-    if run_as is not None and os.geteuid() == 0 and run_as.uid != 0:
-        extra = {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
     try:
-        proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=env, timeout=timeout,
-                              cwd=cwd, errors="replace", start_new_session=True, **extra)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                                errors="replace", start_new_session=True,
+                                **(run_as.popen_args() if run_as else {}))  # type: ignore[arg-type]
     except FileNotFoundError:
         raise CommandNotFound(f"command not found: {argv[0]}", argv=list(argv)) from None
-    except subprocess.TimeoutExpired as exc:
-        raise CommandFailed(f"{shlex.join(argv[:6])}... did not finish within {timeout:.0f}s",
-                            argv=list(argv), timeout=True,
-                            stderr=scrub(_text(exc.stderr), secrets)) from None
-    result = Result(argv, proc.returncode, scrub(proc.stdout, secrets), scrub(proc.stderr, secrets))
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    pending = input
+    while True:
+        wait = SLICE if deadline is None else max(0.0, min(SLICE, deadline - time.monotonic()))
+        try:
+            out, err = proc.communicate(pending, timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            pending = None  # communicate keeps sending what it began to send
+            if _interrupt.is_set():
+                _end_group(proc)
+                proc.communicate()
+                log.warning("interrupted: %s", shlex.join(argv[:6]))
+                raise Interrupted(f"interrupted by a signal while running {shlex.join(argv[:6])}...",
+                                  argv=list(argv)) from None
+            if deadline is not None and time.monotonic() >= deadline:
+                _end_group(proc)
+                _, err = proc.communicate()
+                raise CommandFailed(f"{shlex.join(argv[:6])}... did not finish within {timeout:g}s",
+                                    argv=list(argv), timeout=True, stderr=scrub(err or "", secrets)) from None
+    result = Result(argv, proc.returncode, scrub(out, secrets), scrub(err, secrets))
     if check and proc.returncode != 0:
         tail = result.stderr.strip().splitlines()[-3:]
         raise CommandFailed(f"{shlex.join(argv)} exited {proc.returncode}: {' / '.join(tail)}",
@@ -68,7 +136,25 @@ def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | 
     return result
 
 
-def _text(value: bytes | str | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    return value or ""
+def spawn(argv: Sequence[str], on_line: Callable[[str], None], *, grace: float = 30.0) -> int:
+    """Run a child of dadc's own (`dadc deploy --under-run`), each line of its stdout to on_line;
+    its exit code. It stays in dadc's process group, so whatever ends dadc's group ends it too. On
+    an interrupt it gets SIGTERM (it interrupts its own step and exits), SIGKILL after the grace."""
+    argv = tuple(argv)
+    log.info("run: %s", shlex.join(argv))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+
+    def watch() -> None:
+        while proc.poll() is None and not _interrupt.wait(SLICE):
+            pass
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    threading.Thread(target=watch, name="dadc-child-watch", daemon=True).start()
+    for line in proc.stdout:
+        on_line(line)
+    return proc.wait()

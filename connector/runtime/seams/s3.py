@@ -1,14 +1,18 @@
-"""The S3 seam: the compose file (capped, version-checked) and, for fleets, a definition read
-with a conditional request. Failures are classified: a missing object is the definition's
-fault (InvalidParameter); an S3 that cannot be reached is SourceUnreachable."""
+"""The S3 seam: the compose file (capped, version-checked, whole) and, for fleets, a definition
+read with a conditional request. Failures are classified: a missing object is the definition's
+fault (InvalidParameter); an S3 that cannot be reached is SourceUnreachable (an offline fallback
+may act); a denial or a body that is not whole is a SourceError (nothing is installed)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from connector.errors import InvalidParameter, SourceError
+from connector.errors import InvalidParameter, SourceError, SourceUnreachable
+
+__all__ = ["MAX_BYTES", "Fetched", "S3", "SourceUnreachable", "read_whole"]
 
 MAX_BYTES = 4 * 1024 * 1024  # a compose file or a definition; more is not one
+CHUNK = 64 * 1024
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "InvalidArgument", "404", "InvalidBucketName"}
 
 
@@ -19,8 +23,24 @@ class Fetched:
     etag: str | None = None
 
 
-class SourceUnreachable(SourceError):
-    """S3 could not be reached at all (network, endpoint down): an offline fallback may apply."""
+def read_whole(body: Any, expected: int | None, where: str) -> bytes:
+    """Every byte of the body, or SourceError: more than MAX_BYTES, or fewer or more bytes than
+    the ContentLength S3 announced (a connection cut mid-body: a compose file cut at a line
+    boundary is still valid YAML, so a short read must never pass for the file)."""
+    if expected is not None and expected > MAX_BYTES:
+        raise InvalidParameter(f"{where} is larger than {MAX_BYTES} bytes", size=expected)
+    parts: list[bytes] = []
+    size = 0
+    while chunk := body.read(CHUNK):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise InvalidParameter(f"{where} is larger than {MAX_BYTES} bytes")
+    raw = b"".join(parts)
+    if expected is not None and len(raw) != expected:
+        raise SourceError(f"{where}: S3 sent {len(raw)} of its {expected} bytes (the connection was cut); "
+                          "nothing is installed")
+    return raw
 
 
 class S3:
@@ -29,9 +49,11 @@ class S3:
 
     def fetch(self, bucket: str, key: str, version: str | None, *, if_none_match: str | None = None) -> Fetched | None:
         """The object (at a version, when given); None when if_none_match is its ETag (unchanged)."""
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from botocore.exceptions import (BotoCoreError, ClientError, FlexibleChecksumError, IncompleteReadError,
+                                         ResponseStreamingError)
 
-        request = {"Bucket": bucket, "Key": key}
+        # ChecksumMode: botocore checks the object's checksum at the end of the body when S3 has one
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if version:
             request["VersionId"] = version
         if if_none_match:
@@ -40,8 +62,10 @@ class S3:
         try:
             response = self.client.get_object(**request)
             body = response["Body"]
-            raw = body.read(MAX_BYTES + 1)
-            body.close()
+            try:
+                raw = read_whole(body, response.get("ContentLength"), where)
+            finally:
+                body.close()
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("304", "NotModified"):
@@ -49,12 +73,14 @@ class S3:
             if code in _MISSING:
                 raise InvalidParameter(f"{where}: {code}", code=code) from None
             raise SourceError(f"{where}: {code or 'error'}", code=code) from None
-        except (EndpointConnectionError, ConnectionError) as exc:
+        except (IncompleteReadError, ResponseStreamingError) as exc:
+            raise SourceError(f"{where}: the body was cut short ({type(exc).__name__}); nothing is installed") from None
+        except FlexibleChecksumError as exc:
+            raise SourceError(f"{where}: the body does not match its checksum ({exc}); nothing is installed") from None
+        except ConnectionError as exc:
             raise SourceUnreachable(f"S3 is unreachable: {type(exc).__name__}") from None
-        except BotoCoreError as exc:
+        except BotoCoreError as exc:  # a connection, a timeout, no credentials to be had: S3 was never reached
             raise SourceUnreachable(f"S3 is unreachable: {type(exc).__name__}: {exc}") from None
-        if len(raw) > MAX_BYTES:
-            raise InvalidParameter(f"{where} is larger than {MAX_BYTES} bytes", size=response.get("ContentLength"))
         got = response.get("VersionId")
         if version and got and got != version:
             raise SourceError(f"S3 returned version {got} when {version} was asked for; not deployed")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from connector.arn import ECR_HOST
-from connector.errors import CredentialError, InvalidParameter
+from connector.errors import CredentialError, CredentialsUnreachable, InvalidParameter
 
 log = logging.getLogger("dadc.credentials")
 _DOCKER_HUB_PATHS = {"", "/", "/v1", "/v1/", "/v2", "/v2/"}
@@ -67,8 +67,8 @@ def from_secrets(client: Any, arns: list[str]) -> list[Login]:
     for arn in arns:
         try:
             response = client.get_secret_value(SecretId=arn)
-        except BotoCoreError as exc:  # unreachable: an offline fallback may apply
-            raise CredentialError(f"{arn}: Secrets Manager is unreachable: {type(exc).__name__}") from None
+        except BotoCoreError as exc:  # never reached: an offline fallback may apply
+            raise CredentialsUnreachable(f"{arn}: Secrets Manager is unreachable: {type(exc).__name__}") from None
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             kind = InvalidParameter if code in ("ResourceNotFoundException", "AccessDeniedException") else CredentialError
@@ -95,8 +95,11 @@ def from_ecr(client_for: Callable[[str], Any], registries: dict[str, tuple[str, 
     for host, (account, region) in registries.items():
         try:
             data = client_for(region).get_authorization_token(registryIds=[account])["authorizationData"][0]
-        except (ClientError, BotoCoreError) as exc:
-            raise CredentialError(f"ECR {host}: cannot get an authorization token: {type(exc).__name__}") from None
+        except BotoCoreError as exc:  # never reached: an offline fallback may apply
+            raise CredentialsUnreachable(f"ECR {host}: the token endpoint is unreachable: {type(exc).__name__}") from None
+        except ClientError as exc:  # refused: not offline
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise CredentialError(f"ECR {host}: cannot get an authorization token: {code}") from None
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
         logins.append(Login(host, user, password, "ECR"))
     return logins
