@@ -265,9 +265,12 @@ def execute(ctx: Context, steps: list[Step], session: Session | None = None) -> 
     return session
 
 
-FALLBACKS = {"force-remove": "remove the project's containers by label", "offline": "the local copy",
-             "local-images": "images already present locally", "rollback": "roll back to the last good deployment",
-             "take-down": "take the release down"}
+FALLBACKS = {"force-remove": "on failure: remove the project's containers by label",
+             "offline": "if it cannot be reached (not if refused): the local copy",
+             "local-images": "if the registry cannot be reached, or the local copy runs: images already present locally",
+             "rollback": "on failure: roll back to the last good deployment",
+             "take-down": "on failure: take the release down"}
+LIMITS = {"fetch": "compose config within", "login": "each attempt within"}
 
 
 def describe(ctx: Context, step: Step) -> str:
@@ -290,11 +293,11 @@ def describe(ctx: Context, step: Step) -> str:
         text += "; if it is the release that failed its health gate, the last good deployment runs instead"
     extra = []
     if step.timeout is not None and step.kind != "gate":
-        extra.append(f"limit {step.timeout:g} s")
+        extra.append(f"{LIMITS.get(step.kind, 'limit')} {step.timeout:g} s")
     if step.fallback == "report":
         extra.append("on failure: the containers left are reported")
     elif step.fallback:
-        extra.append(f"on failure: {FALLBACKS.get(step.fallback, step.fallback)} ({step.origin})")
+        extra.append(f"{FALLBACKS.get(step.fallback, step.fallback)} ({step.origin})")
     elif step.origin and step.origin.startswith("--"):
         extra.append(step.origin)
     return f"{step.kind}: {text}" + (f"  [{'; '.join(extra)}]" if extra else "")

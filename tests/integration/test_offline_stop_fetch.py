@@ -178,3 +178,30 @@ def _collect(subscriber: PersistentSubscriber, received: set[int]) -> int:
     while not subscriber.messages.empty():
         received.add(subscriber.messages.get()["n"])
     return len(received)
+
+
+def test_every_runtime_command_takes_the_same_definition_forms(bed: Bed) -> None:
+    """A bare Parameters object on S3 (with --version) and a definition on stdin, for plan, deploy,
+    status and stop alike."""
+    definition = bed.definition(7)
+    params = json.loads(definition.read_text())["Connectors"][0]["Parameters"]
+    bed.s3.put_object(Bucket=bed.bucket, Key="params.json", Body=json.dumps(params).encode())
+    bed.put(compose_text({"web": bed.open_image}))
+    s3_params = ["--parameters", f"s3://{bed.bucket}/params.json", "--version", "7", "--state-dir", str(bed.tmp / "st")]
+    plan = bed.dadc("plan", *s3_params)
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    assert "fetch: s3://" in plan.stdout and "pull: " in plan.stdout and "[limit 3600 s" in plan.stdout
+    assert "# after a failed start: nothing runs again until the definition changes" in plan.stdout
+    assert "--retry starts again" in bed.dadc("plan", *s3_params, "--retry").stdout
+    assert bed.dadc("deploy", *s3_params).returncode == 0
+    assert len(containers(running_only=True)) == 1
+    status = subprocess.run([*_dadc(), "status", "--definition", "-"], input=definition.read_text(), text=True,
+                            capture_output=True, timeout=120)
+    assert status.returncode == 0 and "# last good: s3://" in status.stdout, status.stderr[-2000:]
+    assert bed.dadc("stop", *s3_params).returncode == 0
+    assert containers() == []
+
+
+def _dadc() -> list[str]:
+    import sys
+    return [sys.executable, "-m", "connector"]
