@@ -52,13 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="migrate:upgrade")
 
     p = sub.add_parser("validate", help="validate connector definitions offline")
-    p.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin")
+    p.add_argument("files", nargs="*", metavar="FILE", help="'-' reads stdin")
     p.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p.add_argument("--version", metavar="N", help="version for bare Parameters objects")
     p.add_argument("--role-policy", metavar="POLICY", help="check that this IAM policy of the group role allows "
                    "what the connector needs (a document, or `aws iam get-role-policy` output)")
-    p.add_argument("--compose", metavar="FILE", help="with --role-policy: this compose file's ECR images too")
+    p.add_argument("--compose", metavar="FILE", help="a compose file: settings that hand a container the host "
+                   "(W7001-W7007, judged on compose's own config output); with --role-policy its ECR images too")
     p.set_defaults(handler="validate:run")
 
     for name, help_text in (("run", "run the connector (long-lived)"),

@@ -66,6 +66,13 @@ class CredentialsUnreachable(CredentialError, Unreachable):
     """Secrets Manager, ECR's token endpoint or a registry's login could not be reached."""
 
 
+class UnsafeFile(InternalError):
+    """A link, or an entry that belongs to someone other than root or the DockerUserId user, where
+    dadc keeps its files: refused, nothing changed (it would make dadc write what that user chose)."""
+
+    retriable = False
+
+
 class Interrupted(DadcError):
     """SIGTERM or SIGINT interrupted a step: the rest of the start is skipped for the stop sequence."""
 

@@ -50,6 +50,12 @@ class RuntimeOptions:
     stop_timeout: float | None = opt("--stop-timeout", "limit for each down (default: the version's 600 s)",
                                      metavar="SECONDS")
     log_file: str | None = opt("--log-file", "also log here (logs always go to stderr)", metavar="FILE")
+    compose_env: tuple[str, ...] = opt("--compose-env", "pass this variable of dadc's environment on to docker and "
+                                       "compose, for ${NAME} in compose files (repeatable); only PATH, locale, proxy, "
+                                       "DOCKER_* and COMPOSE_* pass otherwise, never AWS credentials",
+                                       default=(), metavar="NAME", commands=STARTS | {"stop", "rollback"})
+    compose_env_file: str | None = opt("--compose-env-file", "a file of variable names for --compose-env, one a "
+                                       "line", metavar="FILE", commands=STARTS | {"stop", "rollback"}, child=False)
     # --- dadc's extensions: off unless asked for
     offline_fallback: bool = opt("--offline-fallback", "when S3 or the registry cannot be reached, deploy the "
                                  "local copy on local images (version 7's DockerOfflineMode, for any version)",
@@ -62,6 +68,9 @@ class RuntimeOptions:
     health_stable: float = opt("--health-stable", "with --health-gate: how long every service must stay up "
                                "(default 10)", default=10.0, metavar="SECONDS",
                                commands=frozenset({"run", "deploy", "plan", "rollback"}), group="extensions")
+    grant_docker_group: bool = opt("--grant-docker-group", "run docker as DockerUserId with the docker group even "
+                                   "when that user is not a member (the documentation requires membership)",
+                                   default=False, extension=True, group="extensions")
     retry: bool = opt("--retry", "retry a failed start (InternalError) with capped exponential backoff and "
                       "jitter", default=False, commands=frozenset({"run", "plan"}), child=False, extension=True,
                       group="extensions")
@@ -103,7 +112,10 @@ class RuntimeOptions:
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> "RuntimeOptions":
-        return cls(**{f.name: getattr(args, f.name, _default(f)) for f in fields(cls)})
+        values = {f.name: getattr(args, f.name, None) for f in fields(cls)}
+        return cls(**{f.name: _default(f) if values[f.name] is None else
+                      tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]
+                      for f in fields(cls)})
 
     def extensions(self) -> list[str]:
         """The dadc extensions this run turns on, as flags."""
@@ -117,7 +129,10 @@ class RuntimeOptions:
             value = overrides.get(f.name, getattr(self, f.name))
             if f.metadata["child"] and "deploy" in f.metadata["commands"] and value not in (None, False) \
                     and value != _default(f):
-                argv += _render(f, value).split(" ", 1) if not isinstance(value, bool) else [f.metadata["flag"]]
+                if isinstance(value, tuple):
+                    argv += [part for item in value for part in (f.metadata["flag"], str(item))]
+                else:
+                    argv += _render(f, value).split(" ", 1) if not isinstance(value, bool) else [f.metadata["flag"]]
         return argv
 
 
@@ -155,6 +170,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         kwargs: dict[str, Any] = {"dest": f.name, "help": argparse.SUPPRESS if meta["hidden"] else meta["help"]}
         if kind == "bool":
             kwargs.update(action="store_true", default=_default(f))
+        elif kind.startswith("tuple"):
+            kwargs.update(action="append", default=None, metavar=meta["metavar"])
         else:
             kwargs.update(type={"float": float, "int": int}.get(kind, str), default=_default(f),
                           metavar=meta["metavar"])

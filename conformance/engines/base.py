@@ -18,6 +18,9 @@ from connector.runtime import entry
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 KEY = "conformance/docker-compose.yml"
+# what the recording docker and compose read: passed by name, as an operator passes a variable
+HARNESS_ENV = ("DADC_JOURNAL", "DADC_FAKE_STATE", "DADC_FAKE_DEST", "DADC_FAKE_OFFLINE", "DADC_REAL_DOCKER",
+               "DADC_REAL_COMPOSE")
 DEFINITION_KEY = "conformance/definition.json"
 
 
@@ -104,7 +107,7 @@ class Engine:
     def _options(self, case: BehaviourCase, definition: str, **more: str) -> RuntimeOptions:
         extra = {key.replace("-", "_"): value for key, value in case.spec.get("options", {}).items()}
         return RuntimeOptions(definition=definition, compose_command=self.compose_command(), stop_timeout=120,
-                              **extra, **more)
+                              compose_env=HARNESS_ENV, **extra, **more)
 
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
         bin_dir = work / "bin"

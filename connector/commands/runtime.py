@@ -56,9 +56,43 @@ def _sink(opts: RuntimeOptions, settings, role: str) -> Sink:  # type: ignore[no
     return LazySink(make, opts.destination or opts.definition or opts.parameters or ".")
 
 
-def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] | int:
+def options(args: argparse.Namespace) -> RuntimeOptions:
+    """The runtime options, with --compose-env-file's names added and every name checked: dadc's
+    own secrets (AWS credentials, the MQTT password) never go to docker, so naming one is bad usage."""
+    import re
+
+    from connector.runtime.context import NEVER
     opts = RuntimeOptions.from_namespace(args)
-    logsetup.setup(opts.log_file)
+    names = list(opts.compose_env)
+    if opts.compose_env_file:
+        try:
+            with open(opts.compose_env_file, encoding="utf-8") as handle:
+                names += [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise UsageError(f"--compose-env-file {opts.compose_env_file}: {exc.strerror}") from None
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UsageError(f"--compose-env {name!r}: not a variable name")
+        if name in NEVER:
+            raise UsageError(f"--compose-env {name}: dadc never passes its own secrets to docker or compose")
+    return replace(opts, compose_env=tuple(dict.fromkeys(names)), compose_env_file=None)
+
+
+def _options(args: argparse.Namespace, log: bool = True) -> RuntimeOptions | int:
+    try:
+        opts = options(args)
+    except UsageError as exc:
+        print(f"dadc: {exc}", file=sys.stderr)
+        return 2
+    if log:  # plan and status print what they find; the steps' own logs would be noise there
+        logsetup.setup(opts.log_file)
+    return opts
+
+
+def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] | int:
+    opts = _options(args)
+    if isinstance(opts, int):
+        return opts
     try:
         return opts, (_mqtt(opts) if opts.mqtt else None)
     except UsageError as exc:
@@ -124,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
 
 def stop(args: argparse.Namespace) -> int:
     from connector.runtime import entry
-    opts = RuntimeOptions.from_namespace(args)
-    logsetup.setup(opts.log_file)
+    opts = _options(args)
+    if isinstance(opts, int):
+        return opts
     try:
         return 0 if entry.stop(opts) else 1
     except DadcError as exc:
@@ -136,7 +171,9 @@ def stop(args: argparse.Namespace) -> int:
 def plan(args: argparse.Namespace) -> int:
     from connector.plan import Observed, plan_start, plan_stop
     from connector.runtime import entry, executor
-    opts = RuntimeOptions.from_namespace(args)
+    opts = _options(args, log=False)
+    if isinstance(opts, int):
+        return opts
     try:
         ctx = entry.build(opts)
     except DadcError as exc:
@@ -146,13 +183,21 @@ def plan(args: argparse.Namespace) -> int:
         from connector.runtime.deploy import observe
         observed = observe(ctx)
     except DadcError as exc:
-        observed = Observed(ctx.dest.compose_file.is_file(), False)
+        observed = Observed(ctx.dest.has_local_copy(), False)
         print(f"# docker not reachable ({exc}); assuming no containers are running", file=sys.stderr)
     profile = ctx.config.profile
-    print(f"# version {profile.version}, compose {ctx.compose.name} {ctx.compose.version}")
+    try:
+        cli = ctx.compose
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 1
+    print(f"# version {profile.version}, compose {cli.name} {cli.version}")
     print(f"# observed: local copy {'yes' if observed.previous_file else 'no'}, "
           f"project running {'yes' if observed.project_running else 'no'}")
     print("# dadc extensions: " + (", ".join(opts.extensions()) or "none (the version's documented behaviour)"))
+    print(f"# docker and compose run as {_who(ctx)}")
+    for line in _risky(ctx):
+        print(f"# {line}")
     for title, steps in (("start", plan_start(profile, ctx.config.params, observed, opts)),
                          ("stop", plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts))):
         print(f"{title}:")
@@ -169,13 +214,50 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _who(ctx) -> str:  # type: ignore[no-untyped-def]
+    """The DockerUserId check, as the start makes it (context.run_as_for refused a non-member)."""
+    import grp
+    import pwd
+    if ctx.run_as is None:
+        return f"dadc's own user (uid {os.geteuid()})" + (" (no DockerUserId)" if ctx.config.value("DockerUserId") is None else "")
+    try:
+        name = pwd.getpwuid(ctx.run_as.uid).pw_name
+    except KeyError:
+        name = "no such user"
+    try:
+        docker_gid = grp.getgrnam("docker").gr_gid
+        member = docker_gid in os.getgrouplist(name, ctx.run_as.gid) if name != "no such user" else False
+    except KeyError:
+        member = False
+    how = "a member of the docker group" if member else "the docker group granted (--grant-docker-group)"
+    return f"DockerUserId {ctx.run_as.uid} ({name}), {how}"
+
+
+def _risky(ctx) -> list[str]:  # type: ignore[no-untyped-def]
+    """The local copy's settings that hand a container the host (the file S3 serves next is judged
+    at the start, in its log)."""
+    from connector.validation import rules_compose
+    raw = ctx.dest.local_copy()
+    if raw is None:
+        return []
+    try:
+        project = ctx.read_project(ctx.dest.compose_file, str(ctx.dest.compose_file))
+    except DadcError as exc:
+        return [f"the local copy: {exc}"]
+    found = sorted(rules_compose.locate(list(project.risky), raw, str(ctx.dest.compose_file)),
+                   key=lambda f: (f.line, f.column, f.rule))
+    return [f"{f.file}:{f.line}:{f.column}: warning {f.rule} {f.message}" for f in found]
+
+
 def status(args: argparse.Namespace) -> int:
     """The current deployment, the last good one, a release that failed, and the containers."""
     import time
 
     from connector.runtime import entry
     from connector.runtime.rollback import describe
-    opts = RuntimeOptions.from_namespace(args)
+    opts = _options(args, log=False)
+    if isinstance(opts, int):
+        return opts
     try:
         ctx = entry.build(opts)
         found = ctx.docker.containers(ctx.project)
@@ -207,8 +289,9 @@ def rollback(args: argparse.Namespace) -> int:
     """Back to the last good deployment, by hand (gated when --health-gate is given)."""
     from connector.runtime import entry
     from connector.runtime import rollback as back
-    opts = RuntimeOptions.from_namespace(args)
-    logsetup.setup(opts.log_file)
+    opts = _options(args)
+    if isinstance(opts, int):
+        return opts
     try:
         ctx = entry.build(opts)
         with entry.lock_for(ctx):

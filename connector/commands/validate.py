@@ -24,6 +24,9 @@ def _read(name: str) -> bytes | FileResult:
 def run(args: argparse.Namespace) -> int:
     from connector.validation.reporters import REPORTERS
 
+    if not args.files and not args.compose:
+        print("dadc validate: give a definition FILE, or --compose FILE", file=sys.stderr)
+        return 2
     version = None
     if args.version:
         from connector import arn
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if preflight is not None and not result.fatal:
             result = _with_role_policy(result, raw, *preflight, strict=args.strict)
         results.append(result)
+    if args.compose:
+        results.append(compose_result(args.compose, args.strict))
     print(REPORTERS[args.format]().render(results))
     return exit_code(results, args.strict)
 
@@ -50,9 +55,6 @@ def run(args: argparse.Namespace) -> int:
 def _preflight(args: argparse.Namespace) -> tuple[dict, list[str]] | int | None:  # type: ignore[type-arg]
     """The role policy (and the compose file's images) for the group role preflight."""
     if not args.role_policy:
-        if args.compose:
-            print("dadc: --compose goes with --role-policy", file=sys.stderr)
-            return 2
         return None
     from connector.validation import rolepolicy
     try:
@@ -84,5 +86,48 @@ def _with_role_policy(result: FileResult, raw: bytes, policy: dict, images: list
             line, column = positions.locate(f.pointer)
             f = replace(f, line=line, column=column, file=result.file)
             result.findings.append(f.escalated() if strict else f)
+    result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+    return result
+
+
+def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
+    """The compose file's settings that hand a container the host (W7001-W7007), judged on what the
+    installed compose CLI's `config` prints, and located in the file as written. cli=False judges
+    the file as written (the validation cases: the rules themselves, with no CLI involved)."""
+    from pathlib import Path
+
+    from connector.runtime import composefile
+    from connector.runtime.seams import compose, process
+    from connector.validation import rules_compose
+    result = FileResult(path)
+    try:
+        raw = Path(path).read_bytes()
+        doc = composefile.load(raw)
+    except (OSError, DadcError) as exc:
+        result.fatal = True
+        result.findings.append(Finding("E0001", "error", "", f"cannot read: {getattr(exc, 'strerror', None) or exc}",
+                                       1, 1, path))
+        return result
+    findings: list[Finding] = []
+    try:
+        found = compose.detect() if cli else None
+    except DadcError:
+        found = None
+        findings.append(rules_compose.UNREAD("", "no compose CLI found: judged on the file as written"))
+    if found is not None:
+        folder = Path(path).resolve().parent
+        done = process.run(found.command("config", Path(path).resolve(), folder), cwd=str(folder), timeout=120,
+                           check=False)
+        try:
+            doc = composefile.load(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+        except DadcError:
+            doc = None
+        if not isinstance(doc, dict) or "services" not in doc:
+            reason = " / ".join(done.stderr.strip().splitlines()[-3:]) or "it printed no project"
+            findings.append(rules_compose.REFUSED("", f"compose refuses it: {reason}"))
+            doc = None
+    findings += rules_compose.check(doc) if doc is not None else []
+    for f in rules_compose.locate(findings, raw, path):
+        result.findings.append(f.escalated() if strict else f)
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return result

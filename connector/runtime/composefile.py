@@ -94,6 +94,7 @@ class Service:
 @dataclass(frozen=True)
 class ComposeProject:
     services: tuple[Service, ...] = field(default_factory=tuple)
+    risky: tuple[Any, ...] = ()  # validation findings (rules_compose): settings that hand a container the host
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -138,7 +139,8 @@ def project(config_output: str, environ: dict[str, str] | None = None) -> Compos
     found = tuple(Service(str(name), str(spec["image"]) if spec.get("image") else None, "build" in spec,
                           _replicas(spec))
                   for name, spec in services.items() if isinstance(spec, dict) and _active(spec, enabled))
-    result = ComposeProject(found)
+    from connector.validation import rules_compose
+    result = ComposeProject(found, tuple(rules_compose.check(doc)))
     if not result.names:
         raise ComposeFileError("no service would run (there are none, or every one is gated by a profile "
                                "that is not enabled)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from connector.errors import InvalidParameter
+from connector.errors import InvalidParameter, UnsafeFile
 from connector.options import RuntimeOptions
 from connector.runtime.seams import aws, compose, process
 from connector.runtime.seams.aws import Cloud
@@ -60,6 +60,10 @@ class Context:
 
     def run_compose(self, action: str, file: Path, *extra: str, timeout: float | None = None,
                     check: bool = True) -> process.Result:
+        if action == "up" and file == self.dest.compose_file:
+            wrong = self.dest.installed_unchanged()  # the folder is the DockerUserId user's to write
+            if wrong:
+                raise UnsafeFile(f"{wrong}: refused to run it; nothing was changed", path=str(file))
         return process.run(self.compose_argv(action, file, *extra), env=self.env, run_as=self.run_as,
                            timeout=timeout, cwd=str(self.dest.root), check=check)
 
@@ -77,8 +81,10 @@ class Context:
             raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
 
 
-def run_as_for(user_id: str | None) -> process.RunAs | None:
-    """DockerUserId: as root, run docker as that user with its groups; otherwise it must be us."""
+def run_as_for(user_id: str | None, grant_docker_group: bool = False) -> process.RunAs | None:
+    """DockerUserId: as root, run docker as that user with its own groups, which must include the
+    docker group as the documentation requires (or --grant-docker-group adds it: an extension, since
+    the docker group is root-equivalent); otherwise the uid must be dadc's own."""
     if user_id is None:
         return None
     uid = int(user_id)
@@ -89,25 +95,63 @@ def run_as_for(user_id: str | None) -> process.RunAs | None:
         return None
     try:
         entry = pwd.getpwuid(uid)
-        gid, groups = entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+        name, gid, groups = entry.pw_name, entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
     except KeyError:
-        gid, groups = uid, ()
+        name, gid, groups = str(uid), uid, ()
+    if uid == 0:
+        return process.RunAs(uid, gid, groups)
     try:
-        docker_gid = grp.getgrnam("docker").gr_gid
-        groups = groups if docker_gid in groups else groups + (docker_gid,)
+        docker_gid: int | None = grp.getgrnam("docker").gr_gid
     except KeyError:
-        pass
-    return process.RunAs(uid, gid, groups)
+        docker_gid = None
+    if docker_gid is not None and docker_gid in groups:
+        return process.RunAs(uid, gid, groups)
+    if grant_docker_group and docker_gid is not None:
+        return process.RunAs(uid, gid, groups + (docker_gid,))
+    fix = (f"usermod -aG docker {name}" if docker_gid is not None
+           else "groupadd docker, make it own the Docker socket, then usermod -aG docker " + name)
+    raise InvalidParameter(f"DockerUserId {uid} ({name}) is not a member of the docker group, which the connector "
+                           f"requires: {fix} (or run dadc with --grant-docker-group)")
+
+
+# What docker and compose get of dadc's environment: what they need, never dadc's own secrets
+# (AWS credentials, the MQTT password): compose would put a ${VAR} of them into a container, and
+# the DockerUserId user could read them in /proc/PID/environ. --compose-env passes more by name.
+PASSED = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+                    "http_proxy", "https_proxy", "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR"})
+PASSED_PREFIXES = ("DOCKER_", "COMPOSE_", "LC_")
+NEVER = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                   "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "DADC_MQTT_PASSWORD"})
+
+
+def docker_environment(environ: dict[str, str], names: tuple[str, ...], docker_config: Path,
+                       home: str | None) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if (k in PASSED or k.startswith(PASSED_PREFIXES)) and k not in NEVER}
+    env.update({name: environ[name] for name in names if name in environ and name not in NEVER})
+    env["DOCKER_CONFIG"] = str(docker_config)
+    if home:
+        env["HOME"] = home
+    return env
+
+
+def _home(run_as: process.RunAs | None, dest: Destination) -> str | None:
+    """The user's home for docker and compose (compose v1 reads ~); the destination when the user
+    has none."""
+    if run_as is None or run_as.uid == 0:
+        return os.environ.get("HOME")
+    try:
+        home = pwd.getpwuid(run_as.uid).pw_dir
+    except KeyError:
+        home = ""
+    return home if home and os.path.isdir(home) else str(dest.root)
 
 
 def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
           pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Context:
-    run_as = run_as_for(config.value("DockerUserId"))
+    run_as = run_as_for(config.value("DockerUserId"), options.grant_docker_group)
     dest = Destination(Path(options.destination) if options.destination else config.destination,
                        owner=run_as.uid if run_as else None)
-    env = dict(os.environ, DOCKER_CONFIG=str(dest.docker_config))
-    if run_as and run_as.uid != 0:
-        env["HOME"] = str(dest.root)  # compose v1 reads ~; the user may have no home of its own
+    env = docker_environment(dict(os.environ), options.compose_env, dest.docker_config, _home(run_as, dest))
     # the compose CLI answers while boto3 loads and the engine is asked what runs
     detection = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dadc-compose")
     compose_cli = detection.submit(compose.detect, options.compose_command, env, run_as)

@@ -29,7 +29,7 @@ class Outcome:
 
 def observe(ctx: Context) -> Observed:
     running = bool(ctx.docker.containers(ctx.project))
-    return Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=running,
+    return Observed(previous_file=ctx.dest.has_local_copy(), project_running=running,
                     last_good=ctx.dest.last_good() is not None, failed_release=bool(ctx.dest.failed()))
 
 

@@ -34,8 +34,7 @@ def build(options: RuntimeOptions, cloud: Cloud | None = None, pause: Callable[[
 
 
 def lock_for(ctx: context.Context) -> Lock:
-    ctx.dest.work.mkdir(mode=0o700, exist_ok=True)
-    return Lock(ctx.dest.work / "lock")
+    return ctx.dest.lock()
 
 
 def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True,

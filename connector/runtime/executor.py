@@ -15,7 +15,6 @@ from connector.plan import Step, limit
 from connector.runtime.context import Context
 from connector.runtime.seams import process
 from connector.runtime.seams.docker import unreachable
-from connector.runtime.seams.local import atomic_write
 from connector.runtime.seams.secrets import ecr_registries
 
 if TYPE_CHECKING:  # YAML is imported only by a start, never by the long-lived `dadc run`
@@ -78,17 +77,26 @@ def _offline(ctx: Context, s: Session, reason: str) -> None:
         log.warning("%s; offline fallback: staying on the local copy", reason)
         return
     local = ctx.dest.compose_file
-    if not local.is_file():
+    raw = ctx.dest.local_copy()
+    if raw is None:
         raise InternalError(f"{reason}; offline fallback: no local compose file in {ctx.dest.root}")
     state = ctx.dest.read_state()
     came = f"s3://{state.get('bucket')}/{state.get('key')} version {state.get('version_id') or '-'}"
     log.warning("%s; offline fallback: deploying the local copy %s (from %s), not the definition's file",
                 reason, local, came)
-    s.raw = local.read_bytes()
+    s.raw = raw
     s.file, s.offline, s.version_id = local, True, state.get("version_id")
     s.ran = {k: state.get(k) for k in ("bucket", "key", "requested_version", "version_id")}
     _check(s.raw, str(local))
     s.project = ctx.read_project(local, str(local), timeout=limit("config"))
+    _warn_risky(s.project, s.raw, str(local))
+
+
+def _warn_risky(project: "ComposeProject", raw: bytes, where: str) -> None:
+    """Settings that hand a container the host, in every start's log (docs/rules.md W7xxx)."""
+    from connector.validation import rules_compose
+    for f in rules_compose.locate(list(project.risky), raw, where):
+        log.warning("%s:%d:%d: warning %s %s", f.file, f.line, f.column, f.rule, f.message)
 
 
 def _fetch(ctx: Context, s: Session, step: Step) -> None:
@@ -104,8 +112,9 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
     if step.guard == "last-good":
         _refuse_failed_release(ctx, fetched.raw, step)
     _check(fetched.raw, where)
-    atomic_write(ctx.dest.incoming, fetched.raw, owner=ctx.dest.owner)
+    ctx.dest.write_incoming(fetched.raw)
     s.project = ctx.read_project(ctx.dest.incoming, where, timeout=step.timeout)
+    _warn_risky(s.project, fetched.raw, where)
     s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
     s.ran = {"bucket": bucket, "key": key, "requested_version": version, "version_id": fetched.version_id}
 
@@ -136,6 +145,7 @@ def _login(ctx: Context, s: Session, step: Step) -> None:
         for attempt in range(1, step.attempts + 1):
             try:
                 ctx.docker.login(ctx.dest.docker_config, login, timeout=step.timeout)
+                ctx.dest.private_docker_config()
                 break
             except CredentialError as exc:  # docker's own answer, never the password
                 if attempt == step.attempts:

@@ -28,7 +28,7 @@ from connector.runtime.context import Context
 from connector.runtime.definitions import Definition, S3Object
 from connector.runtime.entry import FINAL, ROLLED_BACK, lock_for
 from connector.runtime.seams import process
-from connector.runtime.seams.local import Lock, atomic_write
+from connector.runtime.seams.local import Lock
 from connector.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.run")
@@ -136,9 +136,7 @@ class Runner:
             from connector.runtime import deploy
             outcome = deploy.start(ctx, self.sink)
             return 0 if outcome else ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else FINAL
-        snapshot = ctx.dest.work / "definition.json"  # exactly what was validated, for the child
-        ctx.dest.work.mkdir(mode=0o700, exist_ok=True)
-        atomic_write(snapshot, raw, owner=ctx.dest.owner)
+        snapshot = ctx.dest.write_work("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
                 *self.options.child_argv(compose_command=ctx.compose.name, **which)]

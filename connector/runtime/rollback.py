@@ -107,7 +107,7 @@ def by_hand(ctx: Context, timeout: float | None, stable: float) -> str:
     """`dadc rollback`: the current deployment is marked failed (the next start will not bring it
     back by itself) and the good one before it returns, on its recorded images: the last good
     deployment, or, when the current one is that, the previous good one."""
-    current = ctx.dest.compose_file.read_bytes() if ctx.dest.compose_file.is_file() else b""
+    current = ctx.dest.local_copy() or b""
     last = ctx.dest.last_good()
     target = ctx.dest.previous_good() if last is not None and last[0] == current else last
     if target is None:

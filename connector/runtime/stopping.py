@@ -16,7 +16,7 @@ def stop(ctx: Context, budget: float | None = None) -> bool:
     """Run the version's stop sequence; False when it left containers behind (they are reported).
     budget: the seconds left of the stop limit (a stop that follows an interrupted start)."""
     steps = plan_stop(ctx.config.profile, ctx.config.params,
-                      Observed(previous_file=ctx.dest.compose_file.is_file(), project_running=False), ctx.options,
+                      Observed(previous_file=ctx.dest.has_local_copy(), project_running=False), ctx.options,
                       budget)
     if not steps:
         log.info("stop: containers are left running (StopContainersOnNewDeployment is false, or nothing deployed)")

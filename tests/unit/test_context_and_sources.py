@@ -19,11 +19,34 @@ def test_docker_user_id_must_be_ours_when_not_root(monkeypatch: pytest.MonkeyPat
     assert "DockerUserId is 4322 but dadc runs as uid 1000" in str(info.value)
 
 
-def test_docker_user_id_as_root_gives_the_user_and_the_docker_group(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_user_id_as_root_needs_the_docker_group_unless_granted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documentation: the Docker user "must belong to the docker Linux group". dadc refuses one
+    that does not (naming the fix) unless --grant-docker-group, an extension, adds the group."""
+    import grp
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    run_as = context.run_as_for("65534")  # nobody
-    assert run_as is not None and run_as.uid == 65534
+    monkeypatch.setattr(grp, "getgrnam", lambda name: grp.struct_group(("docker", "x", 4242, [])))
+    with pytest.raises(InvalidParameter) as info:
+        context.run_as_for("65534")  # nobody: not in the docker group
+    assert "DockerUserId 65534 (nobody) is not a member of the docker group" in str(info.value)
+    assert "usermod -aG docker nobody" in str(info.value) and "--grant-docker-group" in str(info.value)
+    run_as = context.run_as_for("65534", grant_docker_group=True)
+    assert run_as is not None and run_as.uid == 65534 and 4242 in run_as.groups
+    monkeypatch.setattr(os, "getgrouplist", lambda name, gid: [gid, 4242])  # a member, as the docs ask
+    member = context.run_as_for("65534")
+    assert member is not None and 4242 in member.groups
     assert context.run_as_for(None) is None
+
+
+def test_docker_and_compose_get_what_they_need_and_never_dadcs_secrets(tmp_path: "os.PathLike[str]") -> None:
+    from pathlib import Path
+    environ = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "DOCKER_HOST": "unix:///run/d.sock", "COMPOSE_PROFILES": "a",
+               "HTTPS_PROXY": "http://proxy:3128", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_ACCESS_KEY_ID": "AKIA",
+               "AWS_SESSION_TOKEN": "tok", "DADC_MQTT_PASSWORD": "mqtt-pw", "APP_TAG": "1.2", "DB_URL": "x",
+               "HOME": "/root"}
+    env = context.docker_environment(environ, ("APP_TAG", "AWS_SECRET_ACCESS_KEY"), Path("/d/.docker"), "/home/u")
+    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "DOCKER_HOST": "unix:///run/d.sock", "COMPOSE_PROFILES": "a",
+                   "HTTPS_PROXY": "http://proxy:3128", "APP_TAG": "1.2", "DOCKER_CONFIG": "/d/.docker",
+                   "HOME": "/home/u"}
 
 
 class FakeS3:

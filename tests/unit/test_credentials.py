@@ -67,12 +67,16 @@ def fake_docker(tmp_path: Path, exit_code: int) -> Path:
 def test_login_passes_the_password_on_stdin_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     login = credentials.Login("r.example:5000", "user", PASSWORD, ARN)
-    Docker(str(fake_docker(tmp_path, 0))).login(tmp_path / "cfg", login)
+    from connector.runtime.seams.local import Destination
+    dest = Destination(tmp_path)
+    Docker(str(fake_docker(tmp_path, 0))).login(dest.docker_config, login)
     assert (tmp_path / "stdin").read_text() == PASSWORD
     assert PASSWORD not in (tmp_path / "argv").read_text()
     assert "--password-stdin" in (tmp_path / "argv").read_text()
     assert PASSWORD not in caplog.text
-    assert stat.S_IMODE(os.stat(tmp_path / "cfg" / "config.json").st_mode) == 0o600
+    (dest.docker_config / "config.json").chmod(0o644)  # as a docker with another umask might leave it
+    dest.private_docker_config()  # what the login step does next
+    assert stat.S_IMODE(os.stat(dest.docker_config / "config.json").st_mode) == 0o600
 
 
 def test_a_failed_login_never_shows_the_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -152,7 +152,4 @@ class Docker:
             kind = CredentialsUnreachable if gone else CredentialError
             raise kind(f"docker login to {login.registry} ({login.source}) failed: {text}",
                        registry=login.registry) from None
-        config_file = config_dir / "config.json"
-        if config_file.exists():
-            config_file.chmod(0o600)
         log.info("logged in to %s as %s (%s)", login.registry, login.username, login.source)

@@ -108,6 +108,9 @@ def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | 
                                 **(run_as.popen_args() if run_as else {}))  # type: ignore[arg-type]
     except FileNotFoundError:
         raise CommandNotFound(f"command not found: {argv[0]}", argv=list(argv)) from None
+    except PermissionError:  # not executable, or not by the DockerUserId user (a folder it cannot reach)
+        who = f" as uid {run_as.uid}" if run_as and run_as.popen_args() else ""
+        raise CommandNotFound(f"cannot execute {argv[0]}{who}: permission denied", argv=list(argv)) from None
     deadline = time.monotonic() + timeout if timeout is not None else None
     pending = input
     while True:
