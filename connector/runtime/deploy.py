@@ -28,6 +28,7 @@ class Outcome:
 
 
 def observe(ctx: Context) -> Observed:
+    ctx.dest.read_state()  # every record is read before anything runs: a planted link is refused now
     running = bool(ctx.docker.containers(ctx.project))
     return Observed(previous_file=ctx.dest.has_local_copy(), project_running=running,
                     last_good=ctx.dest.last_good() is not None, failed_release=bool(ctx.dest.failed()))

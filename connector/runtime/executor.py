@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from connector.errors import (CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter,
-                              Unreachable)
+                              Unreachable, UnsafeFile)
 from connector.plan import Step, limit
 from connector.runtime.context import Context
 from connector.runtime.seams import process
@@ -80,6 +80,9 @@ def _offline(ctx: Context, s: Session, reason: str) -> None:
     raw = ctx.dest.local_copy()
     if raw is None:
         raise InternalError(f"{reason}; offline fallback: no local compose file in {ctx.dest.root}")
+    wrong = ctx.dest.installed_unchanged()  # the DockerUserId user may write the folder
+    if wrong:
+        raise UnsafeFile(f"{reason}; offline fallback: {wrong}: refused to run it; nothing was changed")
     state = ctx.dest.read_state()
     came = f"s3://{state.get('bucket')}/{state.get('key')} version {state.get('version_id') or '-'}"
     log.warning("%s; offline fallback: deploying the local copy %s (from %s), not the definition's file",

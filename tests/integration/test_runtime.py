@@ -232,11 +232,12 @@ def test_s3_unreachable_fails_by_default_and_the_offline_fallback_deploys_the_lo
 
 @pytest.mark.parametrize("version", [1, 6])
 def test_compose_sees_the_environment_for_interpolation(bed: Bed, version: int) -> None:
-    """Every version passes dadc's environment to compose (v3's fix, applied to all: compatibility B5)."""
+    """Every version passes the variables the operator names to compose (v3's fix, applied to all;
+    the rest of dadc's environment stays with dadc: compatibility B5)."""
     bed.put("services:\n  web:\n    image: ${DADC_TEST_IMAGE}\n"
             "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n")
     env = dict(__import__("os").environ, DADC_TEST_IMAGE=bed.open_image)
-    proc = bed.dadc("deploy", "--definition", str(bed.definition(version)), env=env)
+    proc = bed.dadc("deploy", "--definition", str(bed.definition(version)), "--compose-env", "DADC_TEST_IMAGE", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (web,) = containers(running_only=True)
     assert docker("inspect", "--format", "{{.Config.Image}}", web["id"]).stdout.strip() == bed.open_image
