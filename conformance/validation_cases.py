@@ -36,7 +36,12 @@ class ValidationCase:
                 result = compose_result(str(path), strict, cli=False)
         else:
             result = validate_bytes(f"{self.name}.json", self.raw(), version=_version(self.spec), strict=strict)
+        from connector.validation.selection import Selection, apply
+        result = apply(result, Selection(tuple(self.spec.get("ignore_checks", ())),
+                                         tuple(self.spec.get("include_checks", ()))))
         problems = []
+        if result.suppressed != self.spec.get("suppressed", 0):
+            problems.append(f"{result.suppressed} suppressed, expected {self.spec.get('suppressed', 0)}")
         got = Counter((f.rule, f.pointer) for f in result.findings)
         want = Counter((e["rule"], e["pointer"]) for e in self.spec["expected"])
         if got != want:

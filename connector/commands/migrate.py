@@ -10,6 +10,7 @@ from pathlib import Path
 
 from connector import arn, jsonedit, migration, profiles
 from connector.errors import DadcError
+from connector.validation.document import load
 from connector.validation.engine import validate_bytes
 from connector.validation.positions import PositionMap, join
 
@@ -63,7 +64,7 @@ class Upgrade:
         return self.new_text != self.text
 
 
-_ARN_VERSION = re.compile(r"(\d+)(\"\s*)$")
+_VERSIONS = re.compile(r"/versions/\d+")
 
 
 def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, connector_id: str | None = None,
@@ -76,7 +77,8 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
     if result.fatal:
         up.problems = [f.message for f in result.findings if f.severity == "error"]
         return up
-    positions, edits = PositionMap(text), []
+    doc = load(name, raw)
+    positions, edits = doc.positions, []
     target = profiles.get(to)
     for c in result.connectors:
         if connector_id is not None and c.id != connector_id:
@@ -98,12 +100,19 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
         up.report += [f"  - drops {n}={params[n]!r}: version {to} has no such parameter" for n in gone]
         up.report += [f"  - {line}" for line in migration.changes_for(source, target, params)]
         if c.pointer:
-            pointer = join(c.pointer, "ConnectorArn")
-            literal = text[positions.offsets[pointer]:positions.ends[pointer]]
-            edits.append(jsonedit.replace_value(positions, pointer, _ARN_VERSION.sub(rf"{to}\g<2>", literal)))
+            edit = _arn_edit(text, positions, doc.data, join(c.pointer, "ConnectorArn"), to)
+            if edit is None:
+                up.problems.append(f"{where}: its ConnectorArn's version is not a literal dadc can change")
+                continue
+            edits.append(edit)
         holder = join(c.pointer, "Parameters") if c.pointer else ""
         if gone:
-            edits += jsonedit.remove_members(positions, holder, {join(holder, n) for n in gone})
+            removed = _removals(positions, holder, {join(holder, n) for n in gone})
+            if removed is None:
+                up.problems.append(f"{where}: Parameters is written as a string or a flow mapping: drop "
+                                   f"{', '.join(gone)} by hand")
+                continue
+            edits += removed
     if up.problems:
         return up
     up.new_text = jsonedit.apply(text, edits)
@@ -115,6 +124,49 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
                        for f in new]
         up.new_text = text
     return up
+
+
+def _at(data: object, pointer: str) -> object:
+    for token in (t.replace("~1", "/").replace("~0", "~") for t in pointer.strip("/").split("/") if pointer):
+        data = data[int(token)] if isinstance(data, list) else data[token]  # type: ignore[index]
+    return data
+
+
+def _arn_string(data: object, pointer: str) -> str | None:
+    """The string that holds the ARN's version: the ARN itself, or inside a template's Fn::Sub or
+    Fn::Join (the literal part a move changes)."""
+    value = _at(data, pointer)
+    if isinstance(value, str):
+        return pointer if "/versions/" in value else None
+    if isinstance(value, dict) and len(value) == 1:
+        (name, arg), = value.items()
+        if name == "Fn::Sub":
+            return _arn_string(data, join(pointer, name) + ("/0" if isinstance(arg, list) else ""))
+        if name == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
+            for i, part in enumerate(arg[1]):
+                if isinstance(part, str) and "/versions/" in part:
+                    return join(join(join(pointer, name), 1), i)
+    return None
+
+
+def _arn_edit(text: str, positions: object, data: object, pointer: str, to: int) -> jsonedit.Edit | None:
+    where = _arn_string(data, pointer)
+    if where is None:
+        return None
+    if isinstance(positions, PositionMap):
+        start, end = positions.offsets[where], positions.ends[where]
+    else:
+        start, end = positions.spans[where]  # type: ignore[attr-defined]
+    return jsonedit.Edit(start, end, _VERSIONS.sub(f"/versions/{to}", text[start:end]))
+
+
+def _removals(positions: object, holder: str, removed: set[str]) -> list[jsonedit.Edit] | None:
+    if isinstance(positions, PositionMap):
+        return jsonedit.remove_members(positions, holder, removed) if holder in positions.members else None
+    spans = [positions.members.get(p) for p in removed]  # type: ignore[attr-defined]
+    if any(s is None for s in spans):
+        return None
+    return [jsonedit.Edit(s[0], s[1], "") for s in spans if s is not None]
 
 
 def upgrade(args: argparse.Namespace) -> int:

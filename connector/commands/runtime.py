@@ -220,6 +220,8 @@ def _who(ctx) -> str:  # type: ignore[no-untyped-def]
     import pwd
     if ctx.run_as is None:
         return f"dadc's own user (uid {os.geteuid()})" + (" (no DockerUserId)" if ctx.config.value("DockerUserId") is None else "")
+    if ctx.run_as.uid == 0:
+        return "DockerUserId 0 (root)"
     try:
         name = pwd.getpwuid(ctx.run_as.uid).pw_name
     except KeyError:

@@ -38,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
     preflight = _preflight(args)
     if isinstance(preflight, int):
         return preflight
+    from connector.errors import UsageError
+    from connector.validation import selection
+    try:
+        chosen = selection.configured().plus(args.ignore_checks, args.include_checks)
+    except UsageError as exc:
+        print(f"dadc: {exc}", file=sys.stderr)
+        return 2
     results = []
     for name in args.files:
         raw = _read(name)
@@ -48,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
     if args.compose:
         results.append(compose_result(args.compose, args.strict))
+    results = [selection.apply(r, chosen) for r in results]
     print(REPORTERS[args.format]().render(results))
     return exit_code(results, args.strict)
 

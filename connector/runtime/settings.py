@@ -47,6 +47,11 @@ def _pick(connectors: list[LocatedConnector], connector_id: str | None, source: 
         raise InvalidParameter(f"{source}: no DockerApplicationDeployment connector{which}")
     if len(ours) > 1:
         raise InvalidParameter(f"{source}: several DockerApplicationDeployment connectors; pick one with --connector-id")
+    from connector.validation.rules_parameters import Deferred
+    later = [f"{name} ({value})" for name, value in (ours[0].parameters or {}).items() if isinstance(value, Deferred)]
+    if later:  # a template's value CloudFormation decides: dadc cannot run what it cannot know
+        raise InvalidParameter(f"{source}: connector {ours[0].id or ours[0].pointer} has parameters set at deploy time: "
+                               f"{'; '.join(later)}; give them literal values (or --parameters with the deployed ones)")
     return ours[0]
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from connector.validation.findings import Finding, rule
 from connector.validation.positions import PositionMap
 
-SYNTAX = rule("E0001", "json-syntax", "The file is not UTF-8 JSON; nothing else can be checked (exit 2).")
+SYNTAX = rule("E0001", "json-syntax", "The file is not UTF-8 JSON, nor a CloudFormation template in YAML; nothing else "
+              "can be checked (exit 2).")
 DUPLICATE_KEY = rule(
     "E0002", "duplicate-key",
     "An object repeats a key. JSON parsers keep only one of them, silently; the service may keep the other.",
@@ -33,10 +34,16 @@ class Document:
     data: Any = None
     findings: list[Finding] = field(default_factory=list)
     fatal: bool = False
-    _positions: PositionMap | None = None
+    _positions: Any = None  # PositionMap (JSON) or cfnyaml.YamlPositions (a YAML template)
 
     @property
-    def positions(self) -> PositionMap:
+    def template(self) -> bool:
+        """A CloudFormation (or `cdk synth`) template: its connectors are in its resources."""
+        from connector.validation.template import is_template
+        return is_template(self.data)
+
+    @property
+    def positions(self) -> Any:
         if self._positions is None:
             self._positions = PositionMap(self.text)
         return self._positions
@@ -63,7 +70,29 @@ def load(name: str, raw: bytes) -> Document:
             doc.findings.append(DUPLICATE_KEY(pointer, f"key {key!r} is repeated in this object",
                                               offset=offset))
     except json.JSONDecodeError as exc:
-        return _syntax_error(doc, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)
+        return _yaml_template(doc) or _syntax_error(doc, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)
     except RecursionError:
         return _syntax_error(doc, "invalid JSON: nested too deeply", 1, 1)
+    return doc
+
+
+def _yaml_template(doc: Document) -> Document | None:
+    """Not JSON: a CloudFormation template written in YAML (short-form intrinsic tags and all), or
+    None (the JSON error stands: definitions are JSON)."""
+    if "Resources" not in doc.text:
+        return None
+    from connector.validation import cfnyaml
+    from connector.validation.template import is_template
+    try:
+        data, positions = cfnyaml.load(doc.text)
+    except cfnyaml.NotYaml as exc:
+        if "\nResources:" in "\n" + doc.text or doc.text.lstrip().startswith("AWSTemplateFormatVersion"):
+            return _syntax_error(doc, f"a YAML template: {exc}", exc.line, exc.column)
+        return None
+    if not is_template(data):
+        return None
+    doc.data, doc._positions = data, positions
+    for pointer, offset in positions.duplicates:
+        key = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+        doc.findings.append(DUPLICATE_KEY(pointer, f"key {key!r} is repeated in this mapping", offset=offset))
     return doc

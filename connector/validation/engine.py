@@ -40,10 +40,17 @@ class FileResult:
     units: list[tuple[str, str]] = field(default_factory=list)  # (name, pointer) for junit
     connectors: list[LocatedConnector] = field(default_factory=list)
     connectors_pointer: str | None = None  # where the Connectors array is
+    template: bool = False  # a CloudFormation template: connectors in its resources
+    suppressions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a resource's Metadata.dadc.ignore_checks
+    suppressed: int = 0  # findings that rule selection or a resource's Metadata left out
 
     @property
     def document_errors(self) -> list[Finding]:
         """Errors that belong to no connector entry (the file, its shape, a misplaced member)."""
+        if self.template:  # a template's errors are its resources': each connector carries its own
+            return [f for f in self.findings if f.severity == "error"
+                    and not any(f.pointer.startswith(c.pointer) for c in self.connectors)
+                    and f.rule in ("E0001", "E0002")]
         under = self.connectors_pointer
         return [f for f in self.findings if f.severity == "error"
                 and not (under is not None and f.pointer.startswith(under + "/"))]
@@ -133,8 +140,32 @@ def _units(doc: Document) -> list[tuple[str, str]]:
             for i, c in enumerate(connectors)]
 
 
+def _template(doc: Document, name: str, strict: bool) -> FileResult:
+    from connector.validation import template
+    findings, ours, units, suppressions = template.check(doc.data, doc.positions)
+    result = FileResult(name, template=True, units=units, suppressions=suppressions)
+    _place(doc, result, list(doc.findings) + findings, strict)
+    result.connectors = [LocatedConnector(c.pointer, c.id, c.ref, c.parameters, tuple(
+        f for f in result.findings if f.pointer == c.pointer or f.pointer.startswith(c.pointer + "/")))
+        for c in ours]
+    return result
+
+
+def _place(doc: Document, result: FileResult, findings: list[Finding], strict: bool) -> None:
+    for f in findings:
+        if not f.line:
+            line, column = (doc.positions.line_column(f.offset) if f.offset is not None
+                            else doc.positions.locate(f.pointer))
+            f = replace(f, line=line, column=column)
+        f = replace(f, file=result.file, offset=None)
+        result.findings.append(f.escalated() if strict else f)
+    result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+
+
 def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict: bool = False) -> FileResult:
     doc = load(name, raw)
+    if not doc.fatal and doc.template:
+        return _template(doc, name, strict)
     findings = list(doc.findings)
     if not doc.fatal:
         findings.extend(_collect(doc, version))
@@ -143,14 +174,7 @@ def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict:
         result.units = _units(doc)
         result.connectors_pointer = rc.connectors_pointer(doc.data)[0]
         located = _ours(doc, version)
-    for f in findings:
-        if not f.line:
-            line, column = (doc.positions.line_column(f.offset) if f.offset is not None
-                            else doc.positions.locate(f.pointer))
-            f = replace(f, line=line, column=column)
-        f = replace(f, file=name, offset=None)
-        result.findings.append(f.escalated() if strict else f)
-    result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
+    _place(doc, result, findings, strict)
     if not doc.fatal:
         result.connectors = [replace(c, findings=tuple(
             f for f in result.findings if f.pointer == c.pointer or f.pointer.startswith(c.pointer + "/")

@@ -15,7 +15,9 @@ class TextReporter:
                  for r in results for f in r.findings]
         errors = sum(r.errors for r in results)
         warnings = sum(r.warnings for r in results)
-        lines.append(f"{len(results)} file(s): {errors} error(s), {warnings} warning(s)")
+        suppressed = sum(r.suppressed for r in results)
+        lines.append(f"{len(results)} file(s): {errors} error(s), {warnings} warning(s)"
+                     + (f", {suppressed} suppressed" if suppressed else ""))
         return "\n".join(lines)
 
 
@@ -26,6 +28,7 @@ class JsonReporter:
                       for r in results],
             "errors": sum(r.errors for r in results),
             "warnings": sum(r.warnings for r in results),
+            "suppressed": sum(r.suppressed for r in results),
         }, indent=2)
 
 

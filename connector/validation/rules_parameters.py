@@ -40,6 +40,11 @@ _RESERVED_SUFFIXES = {"-s3alias": "an S3 access point alias (GetObject works thr
                       "--table-s3": "an S3 table bucket (it holds tables, not a compose file)"}
 
 
+class Deferred(str):
+    """A value a template leaves to CloudFormation at deploy time (the text says why): present for
+    the required-parameter rule, judged by no other."""
+
+
 def _unknown(name: str, profile: Profile, pointer: str) -> Finding:
     catalogue = profiles.catalogue()
     if name in catalogue:
@@ -93,8 +98,8 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
         if spec is None:
             yield _unknown(name, profile, here)
             continue
-        if spec.kind == "secret-arn-list":
-            continue  # its own rules (rules_secrets), which also explain a non-string value
+        if spec.kind == "secret-arn-list" or isinstance(value, Deferred):
+            continue  # its own rules (rules_secrets), which also explain a non-string value; or not decidable
         if not isinstance(value, str):
             yield TYPE(here, f"{name} must be a string, not {type(value).__name__} "
                              f"(write {json_string(value)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import connector.validation.engine  # noqa: F401  -- importing the engine registers every rule
 import connector.validation.rolepolicy  # noqa: F401  -- and the role-policy preflight's
 import connector.validation.rules_compose  # noqa: F401  -- and the compose file's
+import connector.validation.template  # noqa: F401  -- and the templates'
 from connector.validation.findings import REGISTRY
 
 

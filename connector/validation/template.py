@@ -1,0 +1,287 @@
+"""CloudFormation and CDK templates: every DockerApplicationDeployment connector of an
+AWS::Greengrass::ConnectorDefinition (under InitialVersion.Connectors) or
+AWS::Greengrass::ConnectorDefinitionVersion (under Connectors) is checked as in a definition, its
+findings placed in the template and naming the resource's logical id. Intrinsics are judged as far
+as they can be and never guessed: a connector ARN through !Sub or Fn::Join with pseudo parameters,
+a !Ref of a template parameter through its Default and AllowedValues, a !Sub's literal parts where
+the rule allows; what is set at deploy time is an info. Other resources and connectors are left alone.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+from connector import arn, profiles
+from connector.validation import rules_connectors as rc
+from connector.validation.findings import Finding, rule
+from connector.validation.positions import PositionMap, join, raw_index
+from connector.validation.rules_parameters import PATTERN, Deferred, check_parameters, check_value_types
+from connector.validation.rules_secrets import check_secrets
+
+CFN = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-greengrass-connectordefinition.html"
+RESOURCE = rule("E8001", "template-resource-shape", "AWS::Greengrass::ConnectorDefinition needs Name (and its "
+                "InitialVersion holds Connectors, an array); AWS::Greengrass::ConnectorDefinitionVersion needs "
+                "ConnectorDefinitionId and Connectors.", CFN)
+UNDECIDED = rule("I8002", "template-set-at-deploy-time", "A value CloudFormation decides at deploy time (a Ref to a "
+                 "template parameter with neither Default nor AllowedValues, an import, a condition, an attribute): "
+                 "it cannot be judged here, and is not guessed.", CFN)
+PARAMETERS_JSON = rule("E8003", "template-parameters-json", "Parameters written as a string must hold a JSON "
+                       "object (CloudFormation passes it on as JSON).", CFN)
+TYPES = {"AWS::Greengrass::ConnectorDefinition": ("InitialVersion", "Connectors"),
+         "AWS::Greengrass::ConnectorDefinitionVersion": ("Connectors",)}
+REQUIRED = {"AWS::Greengrass::ConnectorDefinition": ("Name",),
+            "AWS::Greengrass::ConnectorDefinitionVersion": ("ConnectorDefinitionId", "Connectors")}
+# what a pseudo parameter stands for while an ARN is read (the partition's own region: valid together)
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com",
+          "AWS::AccountId": "123456789012", "AWS::StackName": "stack", "AWS::StackId": "stack-id"}
+_SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+_BUCKET_CHARS = re.compile(r"[a-zA-Z0-9.\-]*")
+
+
+def is_template(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("Resources"), dict)
+
+
+@dataclass
+class Template:
+    """The template's parameters and where each connector list is."""
+
+    data: dict[str, Any]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        params = self.data.get("Parameters")
+        self.parameters = params if isinstance(params, dict) else {}
+
+
+def _text(value: Any) -> tuple[str | None, bool]:
+    """A string as far as intrinsics let it be read: (text, exact). Pseudo parameters stand in
+    (exact False); anything else CloudFormation decides at deploy time gives (None, False)."""
+    if isinstance(value, str):
+        return value, True
+    if not isinstance(value, dict) or len(value) != 1:
+        return None, False
+    (name, arg), = value.items()
+    if name == "Ref" and arg in PSEUDO:
+        return PSEUDO[arg], False
+    if name == "Fn::Sub":
+        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg and isinstance(arg[0], str) else None
+        if text is None:
+            return None, False
+        names = _SUB.findall(text)
+        if any(n not in PSEUDO for n in names):
+            return None, False
+        return _SUB.sub(lambda m: PSEUDO[m[1]], text).replace("${!", "${"), not names
+    if name == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) \
+            and isinstance(arg[1], list):
+        parts = [_text(p) for p in arg[1]]
+        if any(p is None for p, _ in parts):
+            return None, False
+        return arg[0].join(p for p, _ in parts if p is not None), all(exact for _, exact in parts)
+    return None, False
+
+
+def _candidates(value: Any, template: Template) -> list[tuple[str, str]] | str:
+    """The values a parameter may take, each with what it is (for messages); or why it cannot be told."""
+    if isinstance(value, str):
+        return [(value, "")]
+    if isinstance(value, dict) and len(value) == 1 and "Ref" in value:
+        name = value["Ref"]
+        spec = template.parameters.get(name) if isinstance(name, str) else None
+        if not isinstance(spec, dict):
+            return f"Ref {name}: set at deploy time"
+        found = [(str(spec["Default"]), f" (template parameter {name}'s Default)")] if "Default" in spec else []
+        for allowed in spec.get("AllowedValues") or []:
+            if str(allowed) not in [v for v, _ in found]:
+                found.append((str(allowed), f" (one of template parameter {name}'s AllowedValues)"))
+        return found or f"Ref {name}: a template parameter with neither Default nor AllowedValues, set at deploy time"
+    if isinstance(value, dict) and len(value) == 1:
+        return f"{next(iter(value))}: set at deploy time"
+    return []  # not a string: the type rule speaks
+
+
+def _sub_literals(value: Any) -> list[str] | None:
+    if isinstance(value, dict) and len(value) == 1 and "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else None
+        return _SUB.split(text)[::2] if text is not None else None
+    return None
+
+
+def _partial(name: str, value: Any, here: str) -> Iterator[Finding]:
+    """A !Sub judged on its literal parts, where the rule allows; an info for what is left."""
+    literals = _sub_literals(value)
+    if literals is not None and name == "DockerComposeFileS3Bucket":
+        bad = [part for part in literals if not _BUCKET_CHARS.fullmatch(part)]
+        if bad:
+            yield PATTERN(here, f"{name}: the literal part {bad[0]!r} of its !Sub has characters a bucket name "
+                                "cannot have ([a-zA-Z0-9.-])")
+            return
+    if literals is not None and name == "DockerComposeFileDestinationPath" and literals[0]:
+        if not literals[0].startswith("/"):
+            yield PATTERN(here, f"{name}: its !Sub starts with {literals[0]!r}; the path must be absolute")
+            return
+    yield UNDECIDED(here, f"{name}: set at deploy time ({'its !Sub' if literals is not None else 'an intrinsic'}"
+                          f"{', its literal parts checked' if literals is not None else ''}); not judged here")
+
+
+def _parameters(raw: Any, here: str, positions: Any) -> tuple[Any, list[Finding], dict[str, tuple[int, int]]]:
+    """Parameters as an object: written as one, or as a JSON string (located inside the string)."""
+    if not isinstance(raw, str):
+        return raw, [], {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return None, [PARAMETERS_JSON(here, f"Parameters is a string that is not JSON: {exc}")], {}
+    if not isinstance(value, dict):
+        return None, [PARAMETERS_JSON(here, "Parameters is a string whose JSON is not an object")], {}
+    inner = PositionMap(raw)
+    places = {}
+    for pointer, offset in inner.keys.items():
+        line, column = inner.line_column(offset)
+        if isinstance(positions, PositionMap):  # JSON template: through the string literal's escapes
+            literal = positions.raw_string(here)
+            outer = positions.offsets[here] + raw_index(literal, offset) if literal else positions.offsets[here]
+            places[here + pointer] = positions.line_column(outer)
+        else:
+            places[here + pointer] = positions.inside(here, line, column)
+    return value, [], places
+
+
+def _connector(entry: dict[str, Any], here: str, template: Template, positions: Any,
+               doc_positions: Any) -> tuple[Any, list[Finding], Any]:
+    """(the ARN as read, the connector's findings, its parameters as the runtime would take them)."""
+    findings: list[Finding] = []
+    carn, exact = _text(entry.get("ConnectorArn"))
+    if "ConnectorArn" in entry and carn is None:
+        findings.append(UNDECIDED(join(here, "ConnectorArn"), "ConnectorArn is set at deploy time: not checked"))
+        return None, findings, None
+    if not isinstance(carn, str) or "/connectors/" not in carn or not arn.is_this_connector(carn):
+        params, found, _ = _parameters(entry.get("Parameters"), join(here, "Parameters"), positions)
+        return carn, found + list(check_value_types(params, join(here, "Parameters"))), None
+    ref, found = rc.check_arn(carn, join(here, "ConnectorArn"))
+    findings += [f for f in found if exact or f.rule not in ("E2002", "E2003")]
+    if ref is None:
+        return carn, findings, None
+    if not exact:  # a pseudo parameter's stand-in: the region and partition are CloudFormation's
+        ref = replace(ref, region=None, partition=None)
+    profile = profiles.get(ref.version)
+    pointer = join(here, "Parameters")
+    raw_params, found, places = _parameters(entry.get("Parameters"), pointer, positions)
+    findings += found
+    if raw_params is None and "Parameters" in entry:
+        return carn, findings, None
+    resolved: dict[str, Any] | Any = raw_params
+    extra: list[Finding] = []
+    suffixes: dict[str, str] = {}  # a value that is a template parameter's: said in its findings
+    if isinstance(raw_params, dict):
+        resolved = {}
+        for name, value in raw_params.items():
+            at = join(pointer, name)
+            options = _candidates(value, template)
+            if isinstance(options, str):
+                resolved[name] = Deferred(options)
+                extra += list(_partial(name, value, at)) if _sub_literals(value) is not None else \
+                    [UNDECIDED(at, f"{name}: {options}; not judged here")]
+            elif options:
+                resolved[name] = options[0][0]
+                for other, what in options[1:]:
+                    extra += [replace(f, message=f.message + what) for f in
+                              check_parameters({name: other}, pointer, profile, here) if f.pointer == at]
+                if options[0][1]:
+                    suffixes[at] = options[0][1]
+            else:
+                resolved[name] = value
+    checked = list(check_parameters(resolved, pointer, profile, here))
+    if isinstance(resolved, dict) and isinstance(resolved.get("AWSSecretsArnList"), str) \
+            and not isinstance(resolved["AWSSecretsArnList"], Deferred) and profile.parameter("AWSSecretsArnList"):
+        checked += list(check_secrets(resolved["AWSSecretsArnList"], join(pointer, "AWSSecretsArnList"), ref,
+                                      lambda: doc_positions))
+    for f in checked:
+        findings.append(replace(f, message=f.message + suffixes.get(f.pointer, "")))
+    findings += extra
+    for i, f in enumerate(findings):  # inside a JSON string: its own place there
+        if f.pointer in places:
+            line, column = places[f.pointer]
+            findings[i] = replace(f, line=line, column=column)
+    return carn, findings, resolved
+
+
+@dataclass
+class TemplateConnector:
+    logical_id: str
+    pointer: str
+    id: str | None
+    ref: arn.ConnectorRef | None
+    parameters: Any
+
+
+def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[TemplateConnector],
+                                                       list[tuple[str, str]], dict[str, tuple[str, ...]]]:
+    """(findings, our connectors, junit units, suppressions by resource pointer)."""
+    template = Template(data)
+    findings: list[Finding] = []
+    ours: list[TemplateConnector] = []
+    units: list[tuple[str, str]] = []
+    suppressed: dict[str, tuple[str, ...]] = {}
+    for logical_id, resource in data["Resources"].items():
+        if not isinstance(resource, dict) or resource.get("Type") not in TYPES:
+            continue
+        at = join("/Resources", logical_id)
+        kind = resource["Type"]
+        metadata = resource.get("Metadata")
+        ignore = metadata.get("dadc", {}).get("ignore_checks") if isinstance(metadata, dict) and \
+            isinstance(metadata.get("dadc"), dict) else None
+        if isinstance(ignore, list):
+            suppressed[at] = tuple(str(i) for i in ignore)
+        mine: list[Finding] = []
+        props = resource.get("Properties")
+        props_at = join(at, "Properties")
+        if not isinstance(props, dict):
+            mine.append(RESOURCE(at, f"{kind} needs Properties"))
+            props = {}
+        for member in REQUIRED[kind]:
+            if member not in props:
+                mine.append(RESOURCE(props_at, f"{kind} needs {member}"))
+        holder, path = props, props_at
+        for token in TYPES[kind][:-1]:
+            holder = holder.get(token) if isinstance(holder, dict) else None
+            path = join(path, token)
+        connectors = holder.get("Connectors") if isinstance(holder, dict) else None
+        list_at = join(path, "Connectors")
+        units.append((logical_id, at))
+        if connectors is None:
+            if kind == "AWS::Greengrass::ConnectorDefinition" and "InitialVersion" in props:
+                mine.append(RESOURCE(path, "InitialVersion must hold Connectors"))
+            findings += _named(mine, logical_id)
+            continue
+        read: list[Any] = []
+        for index, entry in enumerate(connectors if isinstance(connectors, list) else []):
+            here = join(list_at, index)
+            if not isinstance(entry, dict):
+                read.append(entry)
+                continue
+            carn, found, params = _connector(entry, here, template, positions, positions)
+            mine += found
+            if "ConnectorArn" in entry:  # as read; one set at deploy time stands as another connector
+                entry = {**entry, "ConnectorArn": carn if carn is not None else _OTHER}
+            read.append(entry)
+            if isinstance(carn, str) and arn.is_this_connector(carn) and params is not None:
+                cid = entry.get("Id")
+                ref, _ = rc.check_arn(carn, "")
+                if ref is not None and not _text(entry.get("ConnectorArn"))[1]:
+                    ref = replace(ref, region=None, partition=None)  # stand-ins: boto3's chain decides
+                ours.append(TemplateConnector(logical_id, here, cid if isinstance(cid, str) else None, ref, params))
+        mine += [f for f in rc.check_connector_list(read if isinstance(connectors, list) else connectors, list_at)
+                 if not (f.rule == "I1006" and _OTHER in f.message)]
+        findings += _named(mine, logical_id)
+    return findings, ours, units, suppressed
+
+
+_OTHER = "arn:aws:greengrass:us-east-1::/connectors/SetAtDeployTime/versions/1"
+
+
+def _named(findings: list[Finding], logical_id: str) -> list[Finding]:
+    """Every finding names its resource's logical id (text, JSON, JUnit and SARIF alike)."""
+    return [replace(f, message=f"{logical_id}: {f.message}") for f in findings]
