@@ -40,18 +40,26 @@ def _raise(errors: list[Finding], source: str) -> None:
                            findings=[f.to_json() for f in errors])
 
 
+def _names(c: LocatedConnector) -> set[str | None]:
+    """A connector's Id; in a template also LOGICAL-ID/Id (two resources may use the same Id)."""
+    parts = c.pointer.split("/")
+    return {c.id, f"{parts[2]}/{c.id}"} if c.pointer.startswith("/Resources/") else {c.id}
+
+
 def _pick(connectors: list[LocatedConnector], connector_id: str | None, source: str) -> LocatedConnector:
-    ours = [c for c in connectors if connector_id is None or c.id == connector_id]
+    ours = [c for c in connectors if connector_id is None or connector_id in _names(c)]
     if not ours:
         which = f" with Id {connector_id!r}" if connector_id else ""
         raise InvalidParameter(f"{source}: no DockerApplicationDeployment connector{which}")
     if len(ours) > 1:
-        raise InvalidParameter(f"{source}: several DockerApplicationDeployment connectors; pick one with --connector-id")
+        raise InvalidParameter(f"{source}: several DockerApplicationDeployment connectors; pick one with --connector-id"
+                               " (in a template, LOGICAL-ID/Id names one)")
     from connector.validation.rules_parameters import Deferred
-    later = [f"{name} ({value})" for name, value in (ours[0].parameters or {}).items() if isinstance(value, Deferred)]
+    later = [name for name, value in (ours[0].parameters or {}).items() if isinstance(value, Deferred)]
     if later:  # a template's value CloudFormation decides: dadc cannot run what it cannot know
-        raise InvalidParameter(f"{source}: connector {ours[0].id or ours[0].pointer} has parameters set at deploy time: "
-                               f"{'; '.join(later)}; give them literal values (or --parameters with the deployed ones)")
+        raise InvalidParameter(f"{source}: connector {ours[0].id or ours[0].pointer} has parameters CloudFormation "
+                               f"sets at deploy time: {', '.join(later)}; give them literal values to run it here "
+                               "(or --parameters with the deployed ones)")
     return ours[0]
 
 

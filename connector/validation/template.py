@@ -205,6 +205,9 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
         if f.pointer in places:
             line, column = places[f.pointer]
             findings[i] = replace(f, line=line, column=column)
+    if isinstance(raw_params, dict):  # to run it, only literals: a Default may not be what was deployed
+        resolved = {name: value if isinstance(value, str) else Deferred("set by CloudFormation at deploy time")
+                    for name, value in raw_params.items()}
     return carn, findings, resolved
 
 
@@ -264,9 +267,9 @@ def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[Tem
                 continue
             carn, found, params = _connector(entry, here, template, positions, positions)
             mine += found
-            if "ConnectorArn" in entry:  # as read; one set at deploy time stands as another connector
-                entry = {**entry, "ConnectorArn": carn if carn is not None else _OTHER}
-            read.append(entry)
+            # as read; one set at deploy time stands as another connector
+            read.append({**entry, "ConnectorArn": carn if carn is not None else _OTHER} if "ConnectorArn" in entry
+                        else entry)
             if isinstance(carn, str) and arn.is_this_connector(carn) and params is not None:
                 cid = entry.get("Id")
                 ref, _ = rc.check_arn(carn, "")

@@ -1,0 +1,142 @@
+"""CloudFormation and CDK templates: read like definitions, checked inside cfn-lint at the same
+lines, selected and suppressed as linters do, upgraded byte for byte, and run when literal."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector import cli
+from connector.commands.migrate import plan_upgrade
+from connector.errors import InvalidParameter
+from connector.runtime import settings
+from connector.validation.engine import validate_bytes
+from connector.validation.selection import Selection, configured
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CASES = ROOT / "conformance" / "cases" / "validation"
+
+
+def _cfn_lint() -> str:
+    """cfn-lint's own command (the test extra installs it beside this Python)."""
+    found = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
+    assert found, "cfn-lint is in the test extra: pip install '.[test]'"
+    return found
+
+
+def _case_text(name: str) -> str:
+    return json.loads((CASES / f"{name}.json").read_text())["text"]
+
+
+@pytest.mark.parametrize("name", ["template-ref-parameters", "template-sub-literal-parts", "template-resource-shape",
+                                  "template-yaml-short-tags", "template-arn-intrinsics"])
+def test_cfn_lint_reports_dadcs_findings_at_the_same_lines(tmp_path: Path, name: str) -> None:
+    """`cfn-lint TEMPLATE -a connector.cfnlint`: each dadc finding is a match of E9101, W9101 or I9101
+    at dadc's line, with dadc's rule id first in its message."""
+    if shutil.which("cfn-lint") is None and os.environ.get("CI") != "true":
+        pytest.skip("cfn-lint is in the test extra: pip install '.[test]'")
+    template = tmp_path / "template.yaml"
+    template.write_text(_case_text(name))
+    mine = validate_bytes(str(template), template.read_bytes())
+    done = subprocess.run([_cfn_lint(), str(template), "-a", "connector.cfnlint",
+                           "--include-checks", "I", "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    matches = json.loads(done.stdout or "[]")
+    ours = sorted((m["Rule"]["Id"], m["Message"].split("]", 1)[0].lstrip("["), m["Location"]["Start"]["LineNumber"])
+                  for m in matches if m["Rule"]["Id"].endswith("9101"))
+    expected = sorted((f"{f.rule[0]}9101", f.rule, f.line) for f in mine.findings)
+    assert ours == expected, done.stderr[-2000:]
+    assert all(m["Message"].startswith("[") for m in matches if m["Rule"]["Id"].endswith("9101"))
+
+
+def test_cfn_lint_lets_a_finding_inside_a_json_string_stand_at_the_string(tmp_path: Path) -> None:
+    if shutil.which("cfn-lint") is None and os.environ.get("CI") != "true":
+        pytest.skip("cfn-lint is in the test extra")
+    template = tmp_path / "template.yaml"
+    template.write_text(_case_text("template-parameters-json-string-yaml"))
+    done = subprocess.run([_cfn_lint(), str(template), "-a", "connector.cfnlint", "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    lines = {m["Message"].split("]")[0][1:]: m["Location"]["Start"]["LineNumber"] for m in json.loads(done.stdout)
+             if m["Rule"]["Id"] == "E9101"}
+    assert lines["E3005"] == 10  # the Parameters string; dadc itself says line 16, inside it
+
+
+def test_configuration_is_found_from_the_working_folder_upward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / "repo" / "infra" / "stacks"
+    deep.mkdir(parents=True)
+    (tmp_path / "repo" / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.dadc]\nignore_checks = ["W5"]\n')
+    found = configured(deep)
+    assert found.ignore == ("W5",) and found.source.endswith("pyproject.toml")
+    (tmp_path / "repo" / "infra" / ".dadc.toml").write_text('ignore_checks = ["I5004"]\ninclude_checks = ["W5002"]\n')
+    found = configured(deep)  # the nearer file wins
+    assert (found.ignore, found.include) == (("I5004",), ("W5002",)) and found.source.endswith(".dadc.toml")
+    assert configured(tmp_path) == Selection()
+    assert Selection(("W",), ("W4006",)).keeps("W4006") and not Selection(("W",), ("W4006",)).keeps("W4007")
+    assert not Selection(("W4006",), ("W",)).keeps("W4006")  # the more specific prefix wins
+
+
+def test_the_command_line_adds_to_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    template = tmp_path / "t.yaml"
+    template.write_text(_case_text("template-ref-parameters"))
+    (tmp_path / ".dadc.toml").write_text('ignore_checks = ["I8002"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["validate", str(template), "--ignore-checks", "E3005", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["files"][0]["findings"] == [] and report["suppressed"] == 3
+    assert cli.main(["validate", str(template)]) == 1
+    assert "1 suppressed" in capsys.readouterr().out
+
+
+def test_upgrade_moves_a_yaml_template_and_keeps_every_other_byte() -> None:
+    raw = (EXAMPLES / "greengrass-template.yaml").read_bytes()
+    up = plan_upgrade("t.yaml", raw, 6, force=True)
+    assert not up.problems, up.problems
+    before, after = raw.decode().splitlines(keepends=True), up.new_text.splitlines(keepends=True)
+    assert [line for line in before if "DockerOfflineMode" not in line] == \
+        [line.replace("/versions/6", "/versions/7") for line in after]  # only the version and the dropped line
+    assert up.new_text.count("/versions/6") == 2 and "DockerOfflineMode" not in up.new_text
+    refused = plan_upgrade("t.yaml", raw, 6)
+    assert refused.problems and "--force drops it" in refused.problems[0]
+
+
+def test_upgrade_moves_a_cdk_template_through_its_fn_join() -> None:
+    raw = (EXAMPLES / "cdk.out" / "Line3Stack.template.json").read_bytes()
+    up = plan_upgrade("t.json", raw, 6, force=True)
+    assert not up.problems, up.problems
+    expected = raw.decode().replace("/versions/7", "/versions/6").replace(',\n        "DockerOfflineMode": "true"', "")
+    assert up.new_text == expected
+
+
+def test_the_examples_validate() -> None:
+    for path in (EXAMPLES / "greengrass-template.yaml", EXAMPLES / "cdk.out" / "Line3Stack.template.json"):
+        result = validate_bytes(str(path), path.read_bytes())
+        assert result.errors == 0 and result.template, [f.message for f in result.findings]
+        assert all(f.message.split(":")[0] in ("AppConnectors", "NextVersion", "AppConnectors7A3B2C1D")
+                   for f in result.findings)
+
+
+def test_a_template_runs_when_its_connector_is_literal() -> None:
+    raw = (EXAMPLES / "cdk.out" / "Line3Stack.template.json").read_bytes()
+    config = settings.from_bytes("cdk.json", raw)
+    assert config.profile.version == 7 and config.params["DockerComposeFileS3Key"] == "line3/docker-compose.yml"
+    assert config.region is None  # ${AWS::Region}: boto3's chain decides, not a stand-in
+    with pytest.raises(InvalidParameter, match="sets at deploy time: DockerComposeFileS3Bucket, DockerComposeFileS3Version"):
+        settings.from_bytes("t.yaml", (EXAMPLES / "greengrass-template.yaml").read_bytes(),
+                            connector_id="AppConnectors/DockerApp")
+    with pytest.raises(InvalidParameter, match="LOGICAL-ID/Id names one"):
+        settings.from_bytes("t.yaml", (EXAMPLES / "greengrass-template.yaml").read_bytes(), connector_id="DockerApp")
+    with pytest.raises(InvalidParameter, match="DockerComposeFileS3Bucket"):  # a Ref with a Default: not a guess
+        settings.from_bytes("t.yaml", (EXAMPLES / "greengrass-template.yaml").read_bytes(),
+                            connector_id="NextVersion/DockerApp")
+
+
+def test_a_yaml_file_that_is_not_a_template_is_still_not_a_definition(tmp_path: Path) -> None:
+    result = validate_bytes("c.yml", b"services:\n  web:\n    image: a\n")
+    assert result.fatal and result.findings[0].rule == "E0001"
