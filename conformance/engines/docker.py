@@ -169,7 +169,13 @@ class DockerEngine(Engine):
         """A registry of the engine's own, which an offline step can take away: the flaky image."""
         self.flaky = FlakyRegistry(self.docker, self.bed["DADC_BASE_IMAGE"])
         try:
-            self.images = {**self.images, "flaky_image": self.flaky.image}
+            digest = subprocess.run([self.docker, "image", "inspect", "--format", "{{json .RepoDigests}}", self.flaky.image],
+                                    capture_output=True, text=True).stdout
+            pinned = next((d for d in json.loads(digest or "[]") if d.startswith(self.flaky.image.rsplit(":", 1)[0] + "@")),
+                          None)
+            if pinned is None:
+                raise EngineError(f"no repo digest for {self.flaky.image} after its push")
+            self.images = {**self.images, "flaky_image": self.flaky.image, "flaky_digest": pinned}
             yield
         finally:
             self.flaky.stop()

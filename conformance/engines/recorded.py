@@ -64,7 +64,8 @@ class RecordedEngine(Engine):
     images = {"image": "registry.example:5000/dadc/app:1", "private_image": "registry.example:5000/private/app:1",
               "ecr_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dadc/app:1",
               "missing_image": "registry.example:5000/missing/app:1",
-              "flaky_image": "registry.example:5002/dadc/app:1"}
+              "flaky_image": "registry.example:5002/dadc/app:1",
+              "flaky_digest": "registry.example:5002/dadc/app@sha256:" + "d1" * 32}
 
     def __init__(self, compose_files: dict[str, Any]) -> None:
         super().__init__(compose_files)

@@ -196,7 +196,7 @@ def plan(args: argparse.Namespace) -> int:
           f"project running {'yes' if observed.project_running else 'no'}")
     print("# dadc extensions: " + (", ".join(opts.extensions()) or "none (the version's documented behaviour)"))
     print(f"# docker and compose run as {_who(ctx)}")
-    for line in _risky(ctx):
+    for line in _risky(ctx, opts.health_gate):
         print(f"# {line}")
     for title, steps in (("start", plan_start(profile, ctx.config.params, observed, opts)),
                          ("stop", plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts))):
@@ -235,7 +235,7 @@ def _who(ctx) -> str:  # type: ignore[no-untyped-def]
     return f"DockerUserId {ctx.run_as.uid} ({name}), {how}"
 
 
-def _risky(ctx) -> list[str]:  # type: ignore[no-untyped-def]
+def _risky(ctx, gate: float | None = None) -> list[str]:  # type: ignore[no-untyped-def]
     """The local copy's settings that hand a container the host (the file S3 serves next is judged
     at the start, in its log)."""
     from connector.validation import rules_compose
@@ -248,7 +248,9 @@ def _risky(ctx) -> list[str]:  # type: ignore[no-untyped-def]
         return [f"the local copy: {exc}"]
     found = sorted(rules_compose.locate(list(project.risky), raw, str(ctx.dest.compose_file)),
                    key=lambda f: (f.line, f.column, f.rule))
-    return [f"{f.file}:{f.line}:{f.column}: warning {f.rule} {f.message}" for f in found]
+    slow = [f"the local copy: {text}: the gate will fail while it starts" for text in project.slow_starts(gate)] \
+        if gate is not None else []
+    return [f"{f.file}:{f.line}:{f.column}: warning {f.rule} {f.message}" for f in found] + slow
 
 
 def status(args: argparse.Namespace) -> int:
@@ -271,15 +273,18 @@ def status(args: argparse.Namespace) -> int:
         return time.strftime(" at %Y-%m-%d %H:%M:%S", time.localtime(record["at"])) if record.get("at") else ""
     state = ctx.dest.read_state()
     print(f"# current:   {describe(state) if state else 'nothing deployed'}")
-    last = ctx.dest.last_good()
-    if last:
-        images = ", ".join(f"{service}={image.get('id', '')[:19]}" for service, image in (last[1].get("images") or {}).items())
-        print(f"# last good: {describe(last[1])}{when(last[1])}; images {images or '-'}")
-    else:
-        print("# last good: none recorded")
-    failed = ctx.dest.failed()
-    if failed:
-        print(f"# failed:    {describe(failed)}{when(failed)}: {failed.get('reason')} (kept in {failed.get('kept')})")
+
+    def images(record: dict) -> str:  # type: ignore[type-arg]
+        return ", ".join(f"{service}={image.get('id', '')[:19]}" + ("" if image.get("digests") else
+                                                                    " (built locally: restorable while present)")
+                         for service, image in (record.get("images") or {}).items()) or "-"
+    for title, good in (("last good:", ctx.dest.last_good()), ("before it:", ctx.dest.previous_good())):
+        if good:
+            print(f"# {title} {describe(good[1])}{when(good[1])}; images {images(good[1])}")
+        elif title == "last good:":
+            print("# last good: none recorded")
+    for failed in ctx.dest.failed_releases():  # newest first; each refused until the file changes
+        print(f"# failed:    {describe(failed)}{when(failed)}: {failed.get('reason')}")
     for c in found:
         print(f"{c.name}\t{c.image}\t{c.state}\t{c.health}")
     if not found:

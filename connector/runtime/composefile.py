@@ -8,6 +8,7 @@ document, no tags, no repeated keys, a bounded expansion of aliases and merge ke
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,13 @@ class Service:
 class ComposeProject:
     services: tuple[Service, ...] = field(default_factory=tuple)
     risky: tuple[Any, ...] = ()  # validation findings (rules_compose): settings that hand a container the host
+    one_shots: frozenset[str] = frozenset()  # services others wait on with service_completed_successfully
+    start_periods: tuple[tuple[str, float], ...] = ()  # each healthcheck's start_period, in seconds
+
+    def slow_starts(self, gate: float) -> list[str]:
+        """Services whose healthcheck's start_period is longer than the gate: it will fail them."""
+        return [f"service {name}: its healthcheck's start_period ({period:g} s) is longer than the health gate "
+                f"({gate:g} s)" for name, period in self.start_periods if period > gate]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -129,6 +137,23 @@ def _active(spec: dict[str, Any], profiles: set[str]) -> bool:
     return not wanted or bool(set(map(str, wanted)) & profiles)
 
 
+def _depends(spec: dict[str, Any]) -> dict[str, Any]:
+    value = spec.get("depends_on")
+    return value if isinstance(value, dict) else {}
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def _seconds(value: Any) -> float:
+    """A compose duration (Go's: 1m30s, 500ms; compose v1 may print a number of nanoseconds)."""
+    if isinstance(value, (int, float)):
+        return float(value) / 1e9
+    text = str(value).strip()
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+
+
 def project(config_output: str, environ: dict[str, str] | None = None) -> ComposeProject:
     """The project as compose's `config` printed it; ComposeFileError if it printed none."""
     doc = load(config_output) if config_output.strip() else None
@@ -140,7 +165,13 @@ def project(config_output: str, environ: dict[str, str] | None = None) -> Compos
                           _replicas(spec))
                   for name, spec in services.items() if isinstance(spec, dict) and _active(spec, enabled))
     from connector.validation import rules_compose
-    result = ComposeProject(found, tuple(rules_compose.check(doc)))
+    specs = {name: spec for name, spec in services.items() if isinstance(spec, dict)}
+    one_shots = frozenset(str(dep) for spec in specs.values() for dep, how in _depends(spec).items()
+                          if isinstance(how, dict) and how.get("condition") == "service_completed_successfully")
+    periods = tuple((str(name), _seconds(spec["healthcheck"].get("start_period")))
+                    for name, spec in specs.items() if isinstance(spec.get("healthcheck"), dict)
+                    and spec["healthcheck"].get("start_period") is not None)
+    result = ComposeProject(found, tuple(rules_compose.check(doc)), one_shots, periods)
     if not result.names:
         raise ComposeFileError("no service would run (there are none, or every one is gated by a profile "
                                "that is not enabled)")

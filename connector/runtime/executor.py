@@ -226,33 +226,44 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
 
 
 def _refuse_failed_release(ctx: Context, raw: bytes, step: Step) -> None:
-    """The definition still names the release that failed its health gate: the last good
+    """The definition still names a release that failed (its gate, or `dadc rollback`): a good
     deployment keeps running until a new release (another file) arrives."""
     from connector.runtime import rollback
     from connector.runtime.seams.local import digest
-    failed = ctx.dest.failed()
-    if failed.get("sha256") != digest(raw) or any(
-            failed.get(k) != v for k, v in rollback.source(ctx, None).items() if k != "version_id"):
+    failed = ctx.dest.failed_release(digest(raw))
+    if failed is None or any(failed.get(k) != v for k, v in rollback.source(ctx, None).items() if k != "version_id"):
         return
-    what = rollback.restore(ctx, step.gate, step.stable)
+    what = rollback.restore(ctx, step.gate, step.stable, exclude=digest(raw))
     raise HealthGateFailed(f"{rollback.describe(failed)} is the release that failed ({failed.get('reason')}); "
                            f"the last good deployment runs instead: {what}", rolled_back=True)
 
 
 def _gate(ctx: Context, s: Session, step: Step) -> None:
     from connector.runtime import health, rollback
+    from connector.runtime.seams.local import digest
     assert s.project is not None and step.timeout is not None
+    for slow in s.project.slow_starts(step.timeout):
+        log.warning("%s: the gate may fail while it starts", slow)
     verdict = health.gate(ctx.docker, ctx.project, rollback.expected_replicas(s.project), step.timeout, step.stable,
-                          ctx.clock, ctx.pause)
+                          ctx.clock, ctx.pause, s.project.one_shots)
     if verdict.ok:
         log.info("health gate passed: every service up and stable for %gs", step.stable)
         return
     reason = f"health gate failed: {verdict.reason}"
-    rollback.fail_release(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id), reason)
+    last = ctx.dest.last_good()
+    if last is not None and last[1].get("sha256") == digest(s.raw):
+        # the same release again (a reboot while a dependency is down, a slow start): not a new
+        # release, so not recorded as failed and not rolled back to itself; the next start tries it
+        raise HealthGateFailed(f"{reason}; it is the last good release: it stays, and stays the last good "
+                               "(not recorded as failed); the next start tries it again")
+    kept = ctx.dest.record_failed(s.raw, {**(s.ran or rollback.source(ctx, s.version_id)), "reason": reason,
+                                          "at": __import__("time").time()})
+    log.error("%s; the release is kept in %s and will not run again by itself", reason, kept)
     if step.fallback != "rollback":
+        rollback.take_down(ctx)
         raise HealthGateFailed(f"{reason}; no previous good deployment: the release was taken down")
     try:
-        what = rollback.restore(ctx, step.timeout, step.stable)
+        what = rollback.restore(ctx, step.timeout, step.stable, exclude=digest(s.raw))
     except InternalError as exc:
         raise HealthGateFailed(f"{reason}; {exc}") from None
     raise HealthGateFailed(f"{reason}; rolled back to {what}, running again", rolled_back=True)
@@ -297,7 +308,7 @@ def describe(ctx: Context, step: Step) -> str:
         "gate": lambda: f"every service running (healthy where it has a healthcheck) and stable for "
                         f"{step.stable:g} s, within {step.timeout:g} s; on failure the release is "
                         + ("rolled back to the last good deployment" if step.fallback == "rollback" else "taken down"),
-        "record": lambda: f"the deployment and its exact images -> {ctx.dest.last_good_dir}",
+        "record": lambda: f"the deployment and its exact images -> {ctx.dest.last_good_path}",
         "remove": lambda: f"docker rm -f (containers labelled {ctx.project}): {step.reason}",
         "abort": lambda: step.reason,
     }

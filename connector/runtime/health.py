@@ -20,9 +20,12 @@ class Verdict:
 
 
 def judge(states: list[ContainerState], expected: dict[str, int],
-          seen: dict[str, int]) -> tuple[str, str]:
+          seen: dict[str, int], one_shots: frozenset[str] = frozenset()) -> tuple[str, str]:
     """(a failure, what is still awaited); both empty: every service is ready. `seen` holds each
-    container's restart count when the gate first saw it: any restart after that is a failure."""
+    container's restart count when the gate first saw it: any restart after that is a failure.
+    As Compose sees it, a container that exited 0 and that its restart policy will not start again
+    (no, on-failure) is complete, not failed; one_shots (services others wait on with
+    service_completed_successfully) must be exactly that, and are awaited until they are."""
     waiting = []
     for service, replicas in expected.items():
         mine = [c for c in states if c.service == service]
@@ -30,11 +33,15 @@ def judge(states: list[ContainerState], expected: dict[str, int],
             first = seen.setdefault(c.id, c.restarts)
             if c.restarts > first or c.status == "restarting":
                 return f"service {service}: container {c.name} restarted ({c.restarts} restarts, crash loop?)", ""
+            if c.completed:
+                continue
             if c.status in ("exited", "dead"):
                 return f"service {service}: container {c.name} exited with code {c.exit_code}", ""
             if c.health == "unhealthy":
                 return f"service {service}: container {c.name} is unhealthy", ""
-            if c.status != "running" or c.health == "starting":
+            if service in one_shots and c.status == "running":
+                waiting.append(f"service {service}: container {c.name} has not completed yet (others wait on it)")
+            elif c.status != "running" or c.health == "starting":
                 waiting.append(f"service {service}: container {c.name} is {c.status}"
                                + (f", health {c.health}" if c.health != "none" else ""))
         if len(mine) < replicas:
@@ -43,12 +50,13 @@ def judge(states: list[ContainerState], expected: dict[str, int],
 
 
 def gate(docker: Docker, project: str, expected: dict[str, int], timeout: float, stable: float,
-         clock: Callable[[], float], pause: Callable[[float], None]) -> Verdict:
+         clock: Callable[[], float], pause: Callable[[float], None],
+         one_shots: frozenset[str] = frozenset()) -> Verdict:
     deadline = clock() + timeout
     seen: dict[str, int] = {}
     ready_since: float | None = None
     while True:
-        failure, waiting = judge(docker.states(project), expected, seen)
+        failure, waiting = judge(docker.states(project), expected, seen, one_shots)
         if failure:
             return Verdict(False, failure)
         now = clock()

@@ -49,6 +49,7 @@ class Runner:
         self.ctx: Context | None = None
         self.lock: Lock | None = None
         self.exit_code = 0
+        self.rolled_back: str | None = None  # the definition whose release failed and was rolled back
 
     # --- signals -------------------------------------------------------------------------------
     def _signal(self, signum: int, frame: Any) -> None:
@@ -82,6 +83,10 @@ class Runner:
         if self.ctx is not None and config.digest == self.ctx.config.digest:
             log.info("%s: no change to the connector", self.source.name)
             return
+        if config.digest == self.rolled_back:  # unchanged since its release was rolled back: nothing to do
+            log.info("%s: unchanged since its release failed and was rolled back; the good deployment stays",
+                     self.source.name)
+            return
         try:
             new = self.make_context(config)
             new.compose  # noqa: B018 -- a missing compose CLI fails here, with a status message
@@ -102,13 +107,13 @@ class Runner:
             stopping.stop(old)
             if self.lock is not lock and self.lock is not None:
                 self.lock.release()
-        self.ctx, self.lock = new, lock
+        self.ctx, self.lock, self.rolled_back = new, lock, None
         code = self._start(new, raw)
         if code == 0:
             self.source.keep(raw)
         elif code == ROLLED_BACK and old is not None:
             log.warning("the previous deployment runs again: it stays until the definition changes")
-            self.ctx = replace(new, config=old.config)
+            self.ctx, self.rolled_back = replace(new, config=old.config), config.digest
 
     def _lock(self, ctx: Context) -> Lock:
         if self.lock is not None and self.ctx is not None and ctx.dest.root == self.ctx.dest.root:

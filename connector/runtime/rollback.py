@@ -11,7 +11,7 @@ from typing import Any
 from connector.errors import DadcError, InternalError
 from connector.runtime import health
 from connector.runtime.context import Context
-from connector.plan import stop_timeout
+from connector.plan import limit, stop_timeout
 
 log = logging.getLogger("dadc.rollback")
 
@@ -36,10 +36,14 @@ def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
     digests = ctx.docker.repo_digests(sorted({c.image_id for c in running.values()}))
     images = {service: {"image": c.image, "id": c.image_id, "digests": digests.get(c.image_id, [])}
               for service, c in running.items()}
+    for service, image in images.items():
+        if not image["digests"]:
+            log.warning("service %s: image %s has no registry digest (built locally): a rollback can restore it "
+                        "only while the engine keeps it", service, image["image"])
     ctx.dest.record_good(raw, {**origin, "images": images, "at": time.time()})
 
 
-def _down(ctx: Context) -> None:
+def take_down(ctx: Context) -> None:
     """The failed release goes: down, and whatever down leaves is removed by label."""
     try:
         ctx.run_compose("down", ctx.dest.compose_file, timeout=stop_timeout(ctx.config.profile, ctx.options))
@@ -48,55 +52,74 @@ def _down(ctx: Context) -> None:
     ctx.docker.remove([c.id for c in ctx.docker.containers(ctx.project)])
 
 
-def _pin_images(ctx: Context, images: dict[str, dict[str, Any]]) -> None:
-    """Point each recorded tag at the recorded image again (pulling it by digest if it is gone)."""
+def restorable(ctx: Context, images: dict[str, dict[str, Any]]) -> str | None:
+    """None when every recorded image is present, or was pulled by digest just now; else why not.
+    Asked before anything is taken down."""
     for service, image in images.items():
-        ref, image_id = image.get("image"), image.get("id")
-        if not ref or not image_id:
+        image_id = image.get("id")
+        if not image_id or not ctx.docker.missing_images((image_id,)):
             continue
-        if ctx.docker.missing_images((image_id,)):
-            for digest in image.get("digests") or []:
-                try:
-                    ctx.docker.pull(digest)
-                    break
-                except DadcError as exc:
-                    log.warning("service %s: pull of %s: %s", service, digest, exc)
-            else:
-                raise InternalError(f"service {service}: its recorded image {image_id[:19]} is gone and cannot "
-                                    "be pulled by digest")
-        ctx.docker.tag(image_id, ref)
+        digests = image.get("digests") or []
+        for reference in digests:
+            try:
+                ctx.docker.pull(reference)
+                break
+            except DadcError as exc:
+                log.warning("service %s: pull of %s: %s", service, reference, exc)
+        else:
+            how = "cannot be pulled by its digest" if digests else "was built locally (no digest to pull it by)"
+            return f"service {service}: its recorded image {image_id[:19]} is gone and {how}"
+    return None
+
+
+def _pin_images(ctx: Context, images: dict[str, dict[str, Any]]) -> None:
+    """Point each recorded tag at the recorded image again. A reference by digest (repo@sha256:...,
+    repo:tag@sha256:...) names its image itself: docker refuses to tag one, and needs not."""
+    for image in images.values():
+        ref, image_id = image.get("image"), image.get("id")
+        if ref and image_id and "@" not in ref:
+            ctx.docker.tag(image_id, ref)
 
 
 def restore(ctx: Context, timeout: float | None, stable: float,
-            target: tuple[bytes, dict[str, Any]] | None = None) -> str:
-    """Bring the last good deployment (or target) back, and gate it when a gate is given; return
-    what runs. Raise InternalError, with what is left running, when that fails: never retried."""
-    last = target or ctx.dest.last_good()
-    if last is None:
-        raise InternalError("no last good deployment is recorded")
-    raw, record = last
+            target: tuple[bytes, dict[str, Any]] | None = None, exclude: str = "") -> str:
+    """Bring a good deployment back (target; else the last good one, else the one before it, the
+    first that can be restored), gated when a gate is given; return what runs. Whether it can be
+    restored is known before the running release is taken down: when none can, it keeps running
+    and InternalError says so. Any failure is InternalError, with what is left: never retried."""
+    candidates = [target] if target else [c for c in (ctx.dest.last_good(), ctx.dest.previous_good())
+                                           if c is not None and c[1].get("sha256") != exclude]
+    if not candidates:
+        raise InternalError("no good deployment is recorded to go back to; the failed release keeps running")
+    reasons = []
+    for raw, record in candidates:
+        why = restorable(ctx, record.get("images") or {})
+        if why is None:
+            break
+        reasons.append(f"{describe(record)}: {why}")
+    else:
+        raise InternalError("no good deployment can be restored (" + "; ".join(reasons)
+                            + "): the failed release keeps running")
+    for reason in reasons:
+        log.warning("not restorable: %s; trying the one before it", reason)
     try:
+        if ctx.dest.local_copy() != raw:  # what runs is not it: it goes (up reconciles the same file)
+            take_down(ctx)
         _pin_images(ctx, record.get("images") or {})
         ctx.dest.install(raw, {k: record.get(k) for k in SOURCE_KEYS})
         started = time.monotonic()
-        ctx.run_compose("up", ctx.dest.compose_file)
+        ctx.run_compose("up", ctx.dest.compose_file, timeout=limit("up"))
         log.info("%s is running again (its up took %.2fs)", describe(record), time.monotonic() - started)
         if timeout is not None:
-            expected = expected_replicas(ctx.read_project(ctx.dest.compose_file, describe(record)))
-            verdict = health.gate(ctx.docker, ctx.project, expected, timeout, stable, ctx.clock, ctx.pause)
+            project = ctx.read_project(ctx.dest.compose_file, describe(record))
+            verdict = health.gate(ctx.docker, ctx.project, expected_replicas(project), timeout, stable, ctx.clock,
+                                  ctx.pause, project.one_shots)
             if not verdict.ok:
-                raise InternalError(f"the last good deployment failed the gate too: {verdict.reason}")
+                raise InternalError(f"the good deployment failed the gate too: {verdict.reason}")
     except DadcError as exc:
         left = ", ".join(f"{c.name} ({c.state})" for c in ctx.docker.containers(ctx.project)) or "nothing"
         raise InternalError(f"rollback to {describe(record)} failed: {exc}; left running: {left}") from None
-    return describe(record)
-
-
-def fail_release(ctx: Context, raw: bytes, origin: dict[str, Any], reason: str) -> None:
-    """Keep the failed release for inspection (with where it came from) and take it down."""
-    kept = ctx.dest.record_failed(raw, {**origin, "reason": reason, "at": time.time()})
-    log.error("%s; the release is kept in %s and will not run again by itself", reason, kept)
-    _down(ctx)
+    return describe(record) + (" (the good deployment before the last one)" if reasons else "")
 
 
 def expected_replicas(project: Any) -> dict[str, int]:
@@ -104,17 +127,22 @@ def expected_replicas(project: Any) -> dict[str, int]:
 
 
 def by_hand(ctx: Context, timeout: float | None, stable: float) -> str:
-    """`dadc rollback`: the current deployment is marked failed (the next start will not bring it
-    back by itself) and the good one before it returns, on its recorded images: the last good
-    deployment, or, when the current one is that, the previous good one."""
+    """`dadc rollback`: the good one before the current deployment returns, on its recorded images
+    (the last good deployment, or, when the current one is that, the previous good one), and the
+    current one is marked failed (the next start will not bring it back by itself). Nothing is
+    changed when the target cannot be restored."""
     current = ctx.dest.local_copy() or b""
     last = ctx.dest.last_good()
     target = ctx.dest.previous_good() if last is not None and last[0] == current else last
     if target is None:
         raise InternalError("no earlier good deployment is recorded: nothing to roll back to")
+    why = restorable(ctx, target[1].get("images") or {})
+    if why is not None:
+        raise InternalError(f"cannot roll back to {describe(target[1])}: {why}; nothing was changed")
     if current:
         state = ctx.dest.read_state()
-        fail_release(ctx, current, {k: state.get(k) for k in SOURCE_KEYS}, "rolled back by hand (dadc rollback)")
+        ctx.dest.record_failed(current, {**{k: state.get(k) for k in SOURCE_KEYS},
+                                         "reason": "rolled back by hand (dadc rollback)", "at": time.time()})
     what = restore(ctx, timeout, stable, target)
     record_good(ctx, target[0], {k: target[1].get(k) for k in SOURCE_KEYS})
     return what

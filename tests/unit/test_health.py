@@ -12,8 +12,9 @@ from connector.runtime.seams.docker import ContainerState
 
 
 def c(service: str, status: str = "running", health_: str = "none", restarts: int = 0, n: int = 1,
-      code: int = 0) -> ContainerState:
-    return ContainerState(f"{service}{n}", f"p-{service}-{n}", service, status, health_, code, restarts, "sha256:x", "img")
+      code: int = 0, restart: str = "no") -> ContainerState:
+    return ContainerState(f"{service}{n}", f"p-{service}-{n}", service, status, health_, code, restarts, "sha256:x", "img",
+                          restart)
 
 
 @pytest.mark.parametrize(("states", "failure", "waiting"), [
@@ -33,6 +34,29 @@ def test_judge(states: list[ContainerState], failure: str, waiting: str) -> None
     got_failure, got_waiting = health.judge(states, expected, {})
     assert (failure in got_failure) and bool(got_failure) == bool(failure)
     assert (waiting in got_waiting) and bool(got_waiting) == bool(waiting)
+
+
+@pytest.mark.parametrize(("state", "failure", "waiting"), [
+    (c("migrate", status="exited", code=0), "", ""),  # a one-shot that completed
+    (c("migrate", status="exited", code=0, restart="on-failure"), "", ""),
+    (c("migrate", status="exited", code=0, restart="always"), "exited with code 0", ""),  # it should be up
+    (c("migrate", status="exited", code=2), "exited with code 2", ""),
+])
+def test_a_one_shot_that_exited_0_is_complete_as_compose_sees_it(state: ContainerState, failure: str,
+                                                                  waiting: str) -> None:
+    got_failure, got_waiting = health.judge([c("web"), state], {"web": 1, "migrate": 1}, {})
+    assert (failure in got_failure) and bool(got_failure) == bool(failure)
+    assert got_waiting == waiting
+
+
+def test_a_service_others_wait_on_must_complete() -> None:
+    """depends_on: {migrate: {condition: service_completed_successfully}}: awaited while it runs."""
+    one_shots = frozenset({"migrate"})
+    assert "has not completed yet" in health.judge([c("web"), c("migrate")], {"web": 1, "migrate": 1}, {},
+                                                   one_shots)[1]
+    assert health.judge([c("web"), c("migrate", status="exited")], {"web": 1, "migrate": 1}, {}, one_shots) == ("", "")
+    assert "exited with code 1" in health.judge([c("migrate", status="exited", code=1)], {"migrate": 1}, {},
+                                                one_shots)[0]
 
 
 def test_replicas_count() -> None:

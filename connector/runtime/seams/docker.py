@@ -53,6 +53,12 @@ class ContainerState:
     restarts: int
     image_id: str
     image: str  # the reference it was created from
+    restart_policy: str = "no"  # no, on-failure, always, unless-stopped
+
+    @property
+    def completed(self) -> bool:
+        """A one-shot that ran to its end: exited 0, and its restart policy will not start it again."""
+        return self.status == "exited" and self.exit_code == 0 and self.restart_policy in ("no", "", "on-failure")
 
 
 def _health(status: str) -> str:
@@ -110,7 +116,8 @@ class Docker:
                 id=c.get("Id", ""), name=str(c.get("Name", "")).lstrip("/"), service=labels.get(SERVICE_LABEL, ""),
                 status=state.get("Status", ""), health=(state.get("Health") or {}).get("Status", "none"),
                 exit_code=int(state.get("ExitCode") or 0), restarts=int(c.get("RestartCount") or 0),
-                image_id=c.get("Image", ""), image=(c.get("Config") or {}).get("Image", "")))
+                image_id=c.get("Image", ""), image=(c.get("Config") or {}).get("Image", ""),
+                restart_policy=str(((c.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no")))
         return sorted(found, key=lambda c: c.name)
 
     def repo_digests(self, image_ids: list[str]) -> dict[str, list[str]]:
