@@ -10,7 +10,8 @@ from conformance import runner
 from conformance.behaviour_cases import discover, one_per_group
 
 CASES = one_per_group(discover()[0])
-V1_SCENARIOS = {c.scenario for c in CASES if c.scenario.startswith("compose-")} | {"health-rollback"}
+V1_SCENARIOS = {c.scenario for c in CASES if c.scenario.startswith("compose-")} | {
+    "health-rollback", "health-one-shot", "health-digest-pin", "health-same-release"}
 
 
 @pytest.fixture(scope="module")
