@@ -9,7 +9,6 @@ from pathlib import Path
 from conformance.behaviour_cases import BehaviourCase, discover, one_per_group
 from conformance.engines.base import Engine, Skip, quiet
 
-OUTCOMES = ("pass", "fail", "skip", "error")
 
 
 @dataclass

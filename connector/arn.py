@@ -39,10 +39,6 @@ def region_ok(partition: str, region: str) -> bool:
     return pattern is not None and re.fullmatch(pattern, region) is not None
 
 
-def partition_of_region(region: str) -> str | None:
-    return next((p for p in profiles.settings()["partitions"] if region_ok(p, region)), None)
-
-
 def _version(text: str) -> int:
     if not text.isdigit():
         raise ArnError(f"version {text!r} is not a number", "version")

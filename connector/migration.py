@@ -45,11 +45,10 @@ def _spec(p: profiles.Parameter | None) -> dict[str, Any] | None:
 
 
 def diff(a: profiles.Profile, b: profiles.Profile) -> VersionDiff:
-    from connector.commands.info import behaviour_rows
     names = list(dict.fromkeys(a.parameter_names + b.parameter_names))
     changed = [ParameterChange(n, _spec(a.parameter(n)), _spec(b.parameter(n))) for n in names
                if _spec(a.parameter(n)) != _spec(b.parameter(n))]
-    rows = behaviour_rows([a, b])
+    rows = profiles.behaviour_rows([a, b])
     lo, hi = sorted((a.version, b.version))
     log = [(v, profiles.get(v).changelog) for v in profiles.known_versions() if lo < v <= hi]
     return VersionDiff(a.version, b.version, changed,

@@ -171,3 +171,24 @@ def get(version: int) -> Profile:
 def versions_text() -> str:
     vs = known_versions()
     return f"{vs[0]}-{vs[-1]}" if vs == list(range(vs[0], vs[-1] + 1)) else ", ".join(map(str, vs))
+
+
+COMPOSE = ("pull", "down", "up")
+
+
+def behaviour_rows(versions: list[Profile]) -> dict[str, list[str]]:
+    """What each version does, read from its sequences (`dadc resolve` shows what gates each command)."""
+    def sequence(commands: tuple[Command, ...]) -> str:
+        return "-".join(c.command for c in commands if c.command in COMPOSE) or "-"
+
+    def fallback(p: Profile, then: tuple[str, ...]) -> str:
+        found = {c.fallback.when for c in p.start_sequence if c.fallback and c.fallback.then in then}
+        return ",".join(sorted(found)) or "-"
+    return {
+        "start sequence": [sequence(p.start_sequence) for p in versions],
+        "stop sequence": [sequence(p.stop_sequence) for p in versions],
+        "login attempts": [str(next((c.attempts for c in p.start_sequence if c.command == "login"), 1)) for p in versions],
+        "cleanup fallback": [fallback(p, ("force-remove",)) for p in versions],
+        "offline fallback": [fallback(p, ("offline", "local-images")) for p in versions],
+        "stop limit (s)": [f"{p.stop_timeout_seconds:g}" for p in versions],
+    }

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from conformance.engines.base import KEY, Engine, EngineError, Skip, patched_environ
 from connector.runtime.seams import compose
 
-PROJECT_FILTER = "label=com.docker.compose.project=greengrassdockerapplicationdeployment"
+PROJECT_FILTER = f"label={compose.PROJECT_LABEL}={compose.project_name()}"  # versions/parameters.json
 NEEDED = ("AWS_ENDPOINT_URL", "DADC_OPEN_REGISTRY", "DADC_REGISTRY", "DADC_REGISTRY_USER",
           "DADC_REGISTRY_PASSWORD", "DADC_ECR_HOST", "DADC_BASE_IMAGE", "DADC_MQTT")
 

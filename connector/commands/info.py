@@ -18,7 +18,7 @@ def versions(args: argparse.Namespace) -> int:
         return 0
     names = list(profiles.catalogue())
     vs = list(registry)
-    rows = behaviour_rows(list(registry.values()))
+    rows = profiles.behaviour_rows(list(registry.values()))
     width = max(map(len, names + list(rows))) + 2
     print("parameter".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
     for name in names:
@@ -32,27 +32,6 @@ def versions(args: argparse.Namespace) -> int:
     for title, cells in rows.items():
         print(title.ljust(width) + "".join(c.rjust(COL) for c in cells))
     return 0
-
-
-COMPOSE = ("pull", "down", "up")
-
-
-def behaviour_rows(versions: list[profiles.Profile]) -> dict[str, list[str]]:
-    """What each version does, read from its sequences (`dadc resolve` shows what gates each command)."""
-    def sequence(commands: tuple[profiles.Command, ...]) -> str:
-        return "-".join(c.command for c in commands if c.command in COMPOSE) or "-"
-
-    def fallback(p: profiles.Profile, then: tuple[str, ...]) -> str:
-        found = {c.fallback.when for c in p.start_sequence if c.fallback and c.fallback.then in then}
-        return ",".join(sorted(found)) or "-"
-    return {
-        "start sequence": [sequence(p.start_sequence) for p in versions],
-        "stop sequence": [sequence(p.stop_sequence) for p in versions],
-        "login attempts": [str(next((c.attempts for c in p.start_sequence if c.command == "login"), 1)) for p in versions],
-        "cleanup fallback": [fallback(p, ("force-remove",)) for p in versions],
-        "offline fallback": [fallback(p, ("offline", "local-images")) for p in versions],
-        "stop limit (s)": [f"{p.stop_timeout_seconds:g}" for p in versions],
-    }
 
 
 def resolve(args: argparse.Namespace) -> int:

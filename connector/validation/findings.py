@@ -9,7 +9,6 @@ DOCS = "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-conn
 
 # What the JSON Schemas in schemas/ make of each rule: they enforce it, or only dadc validate can
 # (JSON Schema cannot compare two values, count keys, or warn), or it is about reading the file.
-IN_SCHEMAS = {"yes": "the schemas enforce it", "no": "only `dadc validate`", "-": "reading the file"}
 ENFORCED = {"E0003", "E1001", "E1002", "E1003", "E1005", "E2001", "E2002", "E2003", "E2004", "E2005",
             "E3001", "E3002", "E3003", "E3004", "E3005", "W3006", "E4001", "E4002", "E4003"}
 NOT_ABOUT_CONTENT = {"E0001", "E0004"}
