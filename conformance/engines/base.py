@@ -110,12 +110,7 @@ class Engine:
                               compose_env=HARNESS_ENV, **extra, **more)
 
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
-        bin_dir = work / "bin"
-        bin_dir.mkdir()
-        for tool in ("docker", "docker-compose"):
-            target = bin_dir / tool
-            target.write_bytes((resources.files("conformance.engines") / "fakebin" / tool).read_bytes())
-            target.chmod(0o755)
+        bin_dir = install_fakes(work / "bin")
         journal = work / "journal"
         journal.touch()
         dest = work / "dest"
@@ -179,6 +174,16 @@ class Engine:
                 images["now"] = self.image_ids()
             running = self.running(work, names)
         return compare(case, commands, messages, running, images), commands
+
+
+def install_fakes(bin_dir: Path) -> Path:
+    """The recording docker and docker-compose (conformance/engines/fakebin), ready to run."""
+    bin_dir.mkdir()
+    for tool in ("docker", "docker-compose"):
+        target = bin_dir / tool
+        target.write_bytes((resources.files("conformance.engines") / "fakebin" / tool).read_bytes())
+        target.chmod(0o755)
+    return bin_dir
 
 
 @contextmanager

@@ -103,14 +103,11 @@ class Broker:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
 
 
-class Throttle:
-    """A TCP proxy to a local port that passes client-to-server bytes at a limited rate: a slow
-    uplink, so a large message takes longer than any short timeout to send. down: the same for
-    server-to-client bytes (a registry that serves at a crawl)."""
+class Proxy:
+    """A TCP proxy to a local port; each connection's two directions go through up() and down()."""
 
-    def __init__(self, target: int, bytes_per_second: int | None, down: int | None = None) -> None:
-        self.target, self.rate, self.down = target, bytes_per_second, down
-        self.connections = 0
+    def __init__(self, target: int) -> None:
+        self.target, self.connections = target, 0
         self.server = socket.socket()
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(8)
@@ -125,34 +122,45 @@ class Throttle:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             self.connections += 1
-            threading.Thread(target=pump, args=(client, upstream, self.rate), daemon=True).start()
-            threading.Thread(target=pump, args=(upstream, client, self.down), daemon=True).start()
+            threading.Thread(target=self.up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self.down, args=(upstream, client), daemon=True).start()
+
+    def up(self, client: socket.socket, upstream: socket.socket) -> None:
+        pump(client, upstream)
+
+    def down(self, upstream: socket.socket, client: socket.socket) -> None:
+        pump(upstream, client)
 
     def close(self) -> None:
         self.server.close()
 
 
-class Cutter:
-    """A TCP proxy that cuts every connection once it has carried `after` client-to-server bytes
-    (each of its connections: a broker that keeps dropping its clients mid-stream)."""
+class Throttle(Proxy):
+    """Client-to-server bytes at a limited rate: a slow uplink, so a large message takes longer than
+    any short timeout to send. rate_down: the same for server-to-client bytes (a registry that
+    serves at a crawl)."""
+
+    def __init__(self, target: int, bytes_per_second: int | None, down: int | None = None) -> None:
+        self.rate, self.rate_down = bytes_per_second, down
+        super().__init__(target)
+
+    def up(self, client: socket.socket, upstream: socket.socket) -> None:
+        pump(client, upstream, self.rate)
+
+    def down(self, upstream: socket.socket, client: socket.socket) -> None:
+        pump(upstream, client, self.rate_down)
+
+
+class Cutter(Proxy):
+    """Every connection cut once it has carried `after` client-to-server bytes (a broker that keeps
+    dropping its clients mid-stream)."""
 
     def __init__(self, target: int, after: int) -> None:
-        self.target, self.after, self.cuts = target, after, 0
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(8)
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.after, self.cuts = after, 0
+        super().__init__(target)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+    def up(self, client: socket.socket, upstream: socket.socket) -> None:
+        self._up(client, upstream)
 
     def _up(self, client: socket.socket, upstream: socket.socket) -> None:
         carried = 0

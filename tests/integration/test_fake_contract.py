@@ -14,6 +14,7 @@ from typing import Callable
 
 import pytest
 
+from conformance.engines.base import install_fakes
 from tests.integration.conftest import docker
 
 ZEROS = "sha256:" + "0" * 64
@@ -78,12 +79,7 @@ class Tools:
         self.fake, self.tmp = fake, tmp
         self.env = dict(os.environ)
         if fake:
-            bin_dir = tmp / "bin"
-            bin_dir.mkdir()
-            for tool in ("docker", "docker-compose"):
-                target = bin_dir / tool
-                target.write_bytes((resources.files("conformance.engines") / "fakebin" / tool).read_bytes())
-                target.chmod(0o755)
+            bin_dir = install_fakes(tmp / "bin")
             self.env.update(DADC_JOURNAL=str(tmp / "journal"), DADC_FAKE_STATE=str(tmp / "state"),
                             DADC_FAKE_DEST=str(tmp))
             self.docker, self.compose = [str(bin_dir / "docker")], [str(bin_dir / "docker-compose")]
