@@ -41,12 +41,13 @@ def make_engine(name: str, compose_files: dict, compose_command: str | None = No
 
 def run(engine_name: str, versions: set[int] | None = None, scenarios: set[str] | None = None,
         cases_dir: Path | None = None, compose_command: str | None = None,
-        per_group: bool = False) -> list[CaseResult]:
+        per_group: bool = False, ids: set[str] | None = None) -> list[CaseResult]:
     """Raises CaseError for a scenario file that cannot be run as written. Scenarios for another
-    compose CLI generation than the engine's are not selected (like other versions)."""
+    compose CLI generation than the engine's are not selected (like other versions). ids: only
+    these cases (v7/first-deploy)."""
     cases, compose_files = discover(cases_dir)
     selected = [c for c in cases if (versions is None or c.version in versions)
-                and (scenarios is None or c.scenario in scenarios)]
+                and (scenarios is None or c.scenario in scenarios) and (ids is None or c.id in ids)]
     if per_group:
         selected = one_per_group(selected)
     workers = min(os.cpu_count() or 1, len(selected) // 8)
