@@ -165,3 +165,40 @@ def test_the_sink_is_made_once_the_destination_is_known() -> None:
     early = LazySink(lambda destination: made.append(destination) or Sink(), "s3://b/def.json")
     early.publish({"status": "fail"})  # the definition could not be read: its name stands in
     assert made[-1] == "s3://b/def.json"
+
+
+class DeniedS3:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_object(self, **request: Any) -> Any:
+        raise self.error
+
+
+def test_an_s3_denial_is_a_refusal_and_a_lost_connection_is_offline() -> None:
+    from connector.errors import SourceError
+    from connector.runtime.seams.s3 import S3
+    with pytest.raises(SourceError) as denied:
+        S3(DeniedS3(_client_error("AccessDenied"))).fetch("b", "k", None)
+    assert not isinstance(denied.value, Unreachable) and "AccessDenied" in str(denied.value)
+    with pytest.raises(InvalidParameter):  # the definition names what is not there
+        S3(DeniedS3(_client_error("NoSuchKey"))).fetch("b", "k", None)
+    with pytest.raises(Unreachable):
+        S3(DeniedS3(EndpointConnectionError(endpoint_url="http://s3"))).fetch("b", "k", None)
+
+
+def test_a_login_past_its_limit_is_unreachable_and_a_401_is_not(tmp_path: Path) -> None:
+    from connector.runtime.seams.docker import Docker
+    from connector.runtime.seams.secrets import Login
+    slow = tmp_path / "docker"
+    slow.write_text("#!/bin/sh\ncat >/dev/null; sleep 30\n")
+    slow.chmod(0o755)
+    with pytest.raises(CredentialsUnreachable):
+        Docker(str(slow)).login(tmp_path / "cfg", Login("r:5000", "u", "pw", "arn"), timeout=0.5)
+    refused = tmp_path / "refusing"
+    refused.write_text("#!/bin/sh\ncat >/dev/null\necho 'Error response from daemon: login attempt to http://r:5000/v2/ "
+                       "failed with status: 401 Unauthorized' >&2; exit 1\n")
+    refused.chmod(0o755)
+    with pytest.raises(CredentialError) as info:
+        Docker(str(refused)).login(tmp_path / "cfg", Login("r:5000", "u", "pw", "arn"))
+    assert not isinstance(info.value, Unreachable) and "pw" not in str(info.value)
