@@ -106,3 +106,34 @@ def test_a_reload_after_a_rollback_changes_nothing(monkeypatch: pytest.MonkeyPat
     assert events == ["start v1", "stop v1", "start v2",  # v2 failed its gate: v1 runs again
                       "stop v1", "start v3",  # the reloads of v2 changed nothing; v3 is new
                       "stop v3", "start v2"]  # back to v2 is a change again
+
+
+def test_what_a_rollback_can_restore_tag_digest_or_local_build() -> None:
+    """Asked before anything is taken down: present images are fine; a missing one is pulled by its
+    digest; one built locally (no digest) or whose digest is gone cannot come back, and it says why."""
+    from types import SimpleNamespace
+
+    from connector.errors import CommandFailed
+    from connector.runtime import rollback
+
+    class Docker:
+        def __init__(self, present: set[str], pullable: set[str]) -> None:
+            self.present, self.pullable, self.pulled = present, pullable, []  # type: ignore[var-annotated]
+
+        def missing_images(self, images: tuple[str, ...]) -> list[str]:
+            return [i for i in images if i not in self.present]
+
+        def pull(self, reference: str) -> None:
+            self.pulled.append(reference)
+            if reference not in self.pullable:
+                raise CommandFailed("manifest unknown")
+            self.present.add(reference.split("@")[1])
+
+    tagged = {"web": {"image": "reg/app:1", "id": "sha256:a", "digests": ["reg/app@sha256:a"]}}
+    built = {"web": {"image": "local-build", "id": "sha256:b", "digests": []}}
+    ctx = SimpleNamespace(docker=Docker({"sha256:b"}, {"reg/app@sha256:a"}))
+    assert rollback.restorable(ctx, tagged) is None and ctx.docker.pulled == ["reg/app@sha256:a"]  # type: ignore[arg-type]
+    assert rollback.restorable(ctx, built) is None  # type: ignore[arg-type]  # still present
+    gone = SimpleNamespace(docker=Docker(set(), set()))
+    assert "was built locally (no digest to pull it by)" in rollback.restorable(gone, built)  # type: ignore[arg-type,operator]
+    assert "cannot be pulled by its digest" in rollback.restorable(gone, tagged)  # type: ignore[arg-type,operator]
