@@ -76,6 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
         options.add_arguments(p, name)
         p.set_defaults(handler=f"runtime:{name}")
 
+    p = sub.add_parser("export", help="export a connector to another platform")
+    targets = p.add_subparsers(dest="target", required=True, metavar="TARGET")
+    p = targets.add_parser("ggv2", help="a Greengrass V2 component recipe, a deployment, artifacts and MIGRATION.md")
+    p.add_argument("definition", metavar="DEFINITION", help="a definition (file, '-', s3://BUCKET/KEY), a template, "
+                   "or a bare Parameters object with --version")
+    p.add_argument("--connector-id", metavar="ID", help="which connector, when the definition has several")
+    p.add_argument("--version", metavar="N", help="the version of a bare Parameters object (N, vN, an ARN)")
+    p.add_argument("--style", choices=("dadc", "native"), default="dadc",
+                   help="dadc: the component runs dadc (the version's exact behaviour); native: docker compose "
+                        "in the lifecycle, no dadc on the device")
+    p.add_argument("--component-name", metavar="NAME", help="default: dadc.CONNECTOR-ID")
+    p.add_argument("--component-version", metavar="X.Y.Z", default="1.0.0")
+    p.add_argument("--target-arn", metavar="ARN", help="the thing or thing group to deploy to")
+    p.add_argument("--posix-user", metavar="USER[:GROUP]", help="runWith.posixUser of the deployment")
+    p.add_argument("--artifacts-prefix", metavar="s3://BUCKET/PREFIX/", help="where the artifacts dadc makes live")
+    p.add_argument("--upload", action="store_true", help="upload them there (boto3); else write DIR/artifacts/")
+    p.add_argument("--out", metavar="DIR", default="ggv2-export")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml", help="the recipe's format")
+    p.add_argument("--wheel", metavar="FILE", help="dadc's wheel (default: built from dadc's source tree)")
+    p.add_argument("--compose", metavar="FILE", help="a local copy of the compose file (default: read it from S3)")
+    p.add_argument("--dependency-version", nargs="+", metavar="NAME=X.Y.Z",
+                   help="the version of a dependency to deploy (default: versions/ggv2.json)")
+    p.set_defaults(handler="export:ggv2")
+
     p = sub.add_parser("conformance", help="run the conformance cases")
     p.add_argument("--versions", default=None, help="e.g. 1,4-6")
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")

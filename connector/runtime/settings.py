@@ -9,7 +9,7 @@ from pathlib import Path
 
 from connector import arn, profiles
 from connector.errors import InvalidParameter
-from connector.validation.engine import LocatedConnector, validate_bytes
+from connector.validation.engine import FileResult, LocatedConnector, validate_bytes
 from connector.validation.findings import Finding
 
 
@@ -67,6 +67,13 @@ def from_bytes(source: str, raw: bytes, *, version: str | None = None, connector
                bare: bool = False) -> Config:
     """Validate and pick our connector; raise InvalidParameter naming the first error and its place.
     bare: raw is a Parameters object and version (N, vN, an ARN, latest) says whose."""
+    return located(source, raw, version=version, connector_id=connector_id, bare=bare)[0]
+
+
+def located(source: str, raw: bytes, *, version: str | None = None, connector_id: str | None = None,
+            bare: bool = False) -> tuple[Config, LocatedConnector, FileResult]:
+    """from_bytes, with the connector as the validator located it and the whole file's result
+    (`dadc export` names the other connectors it leaves out)."""
     ref = None
     if bare:
         if not version:
@@ -82,4 +89,4 @@ def from_bytes(source: str, raw: bytes, *, version: str | None = None, connector
     region = connector.ref.region or (ref.region if ref else None)
     params = dict(connector.parameters or {})
     digest = hashlib.sha256(json.dumps([connector.ref.version, params], sort_keys=True).encode()).hexdigest()
-    return Config(profiles.get(connector.ref.version), params, region, source, digest)
+    return Config(profiles.get(connector.ref.version), params, region, source, digest), connector, result

@@ -1,0 +1,139 @@
+"""The lifecycle scripts of an exported component, written from the version's profile.
+
+native: the version's start sequence as a Startup script, its stop sequence as Shutdown, and the
+container status log as Run. Each command's gate (`when`) and fallback are read from the
+configuration at run time (Setenv maps every parameter to P_<Name>), so a `configurationUpdate`
+acts as a changed definition did. dadc: Install makes a venv, Run is `dadc run`, Shutdown `dadc stop`.
+
+Every value reaches the shell through the environment, never pasted into the script: a parameter
+with a quote or a `$` cannot change what runs."""
+from __future__ import annotations
+
+from connector import options as dadc_options
+from connector import plan
+from connector.ggv2.inputs import Inputs
+from connector.profiles import Command
+from connector.runtime.seams.compose import PROJECT_LABEL, project_name
+
+COMPOSE_NAME = "docker-compose.yml"
+HELPER = "registry_login.py"
+# "$@" holds the compose CLI (an array in POSIX sh), so `timeout` can run it: it cannot run a function
+PRELUDE = """set -eu
+on() { case "$1" in [Tt][Rr][Uu][Ee]) return 0;; *) return 1;; esac; }
+if docker compose version >/dev/null 2>&1; then set -- docker compose; else set -- docker-compose; fi
+CURRENT="$P_DockerComposeFileDestinationPath/{COMPOSE_NAME}"
+INCOMING="$P_DockerComposeFileDestinationPath/.incoming-{COMPOSE_NAME}"
+""".replace("{COMPOSE_NAME}", COMPOSE_NAME)
+
+
+def compose(file: str, action: str, limit: int | None = None) -> str:
+    """The compose argv dadc runs (seams/compose.py), on $CURRENT or $INCOMING, within limit."""
+    argv = (f'"$@" -p {project_name()} -f "${file}" --project-directory "$P_DockerComposeFileDestinationPath" '
+            f'{action}')
+    return f"timeout -k 3 {limit} {argv}" if limit else argv
+
+
+def setenv(inputs: Inputs) -> dict[str, str]:
+    """P_<Name> for each parameter of the version, from the component's configuration."""
+    return {f"P_{p}": "{configuration:/Parameters/" + p + "}" for p in inputs.config.profile.parameter_names}
+
+
+def _limit(kind: str) -> int:
+    return int(plan.limit(kind))
+
+
+def _gated(command: Command, body: str) -> str:
+    return f'if on "$P_{command.when}"; then\n{_indent(body)}\nfi' if command.when else body
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else line for line in text.splitlines())
+
+
+def _fallback_ok(command: Command) -> str:
+    """The shell condition under which this command's failure is accepted (its fallback), or ''."""
+    fb = command.fallback
+    return f'on "${{P_{fb.when}:-false}}"' if fb and fb.then in ("offline", "local-images") else ""
+
+
+def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
+    stop = int(inputs.config.profile.stop_timeout_seconds)
+    kind = command.command
+    if kind == "fetch":
+        return (f"# fetch: the compose file is this component version's artifact (Greengrass downloaded it)\n"
+                f'mkdir -p "$P_DockerComposeFileDestinationPath"\n'
+                f'cp "{{artifacts:path}}/{compose_file}" "$INCOMING"')
+    if kind == "login":
+        if "AWSSecretsArnList" not in inputs.config.profile.parameter_names:
+            return "# login: this version has no registry secrets; ECR images are docker: artifacts"
+        fb = command.fallback
+        offline = f'"$(on "${{P_{fb.when}:-false}}" && echo true || echo false)"' if fb else "false"
+        return (f"# login: each registry secret, read with the token exchange credentials; password on stdin\n"
+                f'if [ -n "${{P_AWSSecretsArnList:-}}" ] && [ "$P_AWSSecretsArnList" != "[]" ]; then\n'
+                f'  timeout -k 3 {_limit("login") * command.attempts} python3 "{{artifacts:path}}/{HELPER}" '
+                f'{command.attempts} {command.retry_delay_seconds:g} {offline} "$P_AWSSecretsArnList"\nfi')
+    if kind == "pull":
+        services = " ".join(inputs.images.registry_services)
+        if not services:
+            return _gated(command, "# pull: every image is a docker: artifact, pulled by DockerApplicationManager")
+        ok = _fallback_ok(command)
+        run = compose("INCOMING", f"pull {services}", _limit("pull"))
+        return _gated(command, f"{run} || {ok}" if ok else run)
+    if kind == "down":
+        fb = command.fallback
+        force = (f'{{ on "${{P_{fb.when}:-false}}" && docker ps -aq --filter label={PROJECT_LABEL}={project_name()} '
+                 f'| xargs -r docker rm -f; }}' if fb and fb.then == "force-remove" else "false")
+        return _gated(command, f'if [ -f "$CURRENT" ]; then\n  {compose("CURRENT", "down", stop)} || {force}\nfi')
+    if kind == "up":
+        return f'mv -f "$INCOMING" "$CURRENT"\n{compose("CURRENT", "up -d", _limit("up"))}'
+    raise ValueError(f"no V2 lifecycle for command {kind!r}")
+
+
+def native_startup(inputs: Inputs, compose_file: str) -> tuple[str, int]:
+    profile = inputs.config.profile
+    body = "\n".join(_step(c, inputs, compose_file) for c in profile.start_sequence)
+    limits = sum(_limit("login") * c.attempts if c.command == "login" else
+                 profile.stop_timeout_seconds if c.command == "down" else
+                 _limit("config") if c.command == "fetch" else _limit(c.command) for c in profile.start_sequence)
+    return f"{PRELUDE}{body}\n", int(limits) + 30
+
+
+def native_shutdown(inputs: Inputs) -> tuple[str, int]:
+    profile = inputs.config.profile
+    stop = int(profile.stop_timeout_seconds)
+    body = "\n".join(_gated(c, f'if [ -f "$CURRENT" ]; then {compose("CURRENT", "down", stop)}; fi')
+                     for c in profile.stop_sequence)
+    return f"{PRELUDE}{body}\n", stop + int(dadc_options.STOP_MARGIN)
+
+
+def native_run() -> str:
+    """The connector logged the containers' status every DockerContainerStatusLogFrequency seconds."""
+    return (f'{PRELUDE}while :; do\n  {compose("CURRENT", "ps")} || true\n'
+            f'  sleep "${{P_DockerContainerStatusLogFrequency:-300}}"\ndone\n')
+
+
+# --- dadc style -------------------------------------------------------------------------------
+
+def venv(dadc_version: str) -> str:
+    return "{work:path}/venv-" + dadc_version
+
+
+def dadc_setenv() -> dict[str, str]:
+    return {"DADC_PARAMETERS": "{configuration:/Parameters}", "DADC_CONNECTOR": "{configuration:/ConnectorArn}",
+            "DADC_OPTIONS": "{configuration:/DadcOptions}", "DADC_THING_NAME": "{iot:thingName}"}
+
+
+def dadc_install(wheel: str, dadc_version: str) -> str:
+    """A venv that sees the device's Python packages (a distro's python3-boto3 counts); what is
+    missing comes from the device's package index."""
+    v = venv(dadc_version)
+    return (f'set -eu\nrm -rf "{v}"\npython3 -m venv --system-site-packages "{v}"\n'
+            f'"{v}/bin/python" -m pip install --disable-pip-version-check -q "{{artifacts:path}}/{wheel}"\n')
+
+
+def dadc_command(action: str, dadc_version: str) -> str:
+    v = venv(dadc_version)
+    return (f'set -eu\nprintf \'%s\' "$DADC_PARAMETERS" > "{{work:path}}/parameters.json"\n'
+            f'# DADC_OPTIONS: dadc options from the configuration (--mqtt ..., --health-gate ...), split on spaces\n'
+            f'exec "{v}/bin/dadc" {action} --parameters "{{work:path}}/parameters.json" --version "$DADC_CONNECTOR" '
+            f'--state-dir "{{work:path}}/state" $DADC_OPTIONS\n')
