@@ -63,12 +63,10 @@ def lifecycle(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact])
             "Shutdown": _step(scripts.dadc_command("stop", __version__), stop),
         }
     compose = next(a for a in artifacts if a.kind in ("compose", "compose-object"))
-    startup, startup_limit = scripts.native_startup(inputs, compose.name)
     shutdown, shutdown_limit = scripts.native_shutdown(inputs)
     return {
         "Setenv": {**scripts.setenv(inputs), "DOCKER_CONFIG": "{work:path}/.docker"},
-        "Startup": _step(startup, startup_limit),
-        "Run": {"Script": scripts.native_run()},
+        "Run": {"Script": scripts.native_run(inputs, compose.name)},
         "Shutdown": _step(shutdown, shutdown_limit),
     }
 

@@ -1,7 +1,7 @@
 """The lifecycle scripts of an exported component, written from the version's profile.
 
-native: the version's start sequence as a Startup script, its stop sequence as Shutdown, and the
-container status log as Run. Each command's gate (`when`) and fallback are read from the
+native: the version's start sequence, then the container status log, as Run; its stop sequence as
+Shutdown. Each command's gate (`when`) and fallback are read from the
 configuration at run time (Setenv maps every parameter to P_<Name>), so a `configurationUpdate`
 acts as a changed definition did. dadc: Install makes a venv, Run is `dadc run`, Shutdown `dadc stop`.
 
@@ -75,7 +75,7 @@ def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
     if kind == "pull":
         services = " ".join(inputs.images.registry_services)
         if not services:
-            return _gated(command, "# pull: every image is a docker: artifact, pulled by DockerApplicationManager")
+            return _gated(command, ": # pull: every image is a docker: artifact, pulled by DockerApplicationManager")
         ok = _fallback_ok(command)
         run = compose("INCOMING", f"pull {services}", _limit("pull"))
         return _gated(command, f"{run} || {ok}" if ok else run)
@@ -89,13 +89,14 @@ def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
     raise ValueError(f"no V2 lifecycle for command {kind!r}")
 
 
-def native_startup(inputs: Inputs, compose_file: str) -> tuple[str, int]:
-    profile = inputs.config.profile
-    body = "\n".join(_step(c, inputs, compose_file) for c in profile.start_sequence)
-    limits = sum(_limit("login") * c.attempts if c.command == "login" else
-                 profile.stop_timeout_seconds if c.command == "down" else
-                 _limit("config") if c.command == "fetch" else _limit(c.command) for c in profile.start_sequence)
-    return f"{PRELUDE}{body}\n", int(limits) + 30
+def native_run(inputs: Inputs, compose_file: str) -> str:
+    """The start sequence, then the connector's container status log every
+    DockerContainerStatusLogFrequency seconds. One Run step: a recipe defines Startup or Run, not
+    both, and the status log must keep running. No step Timeout (the nucleus would end the log
+    with it): each docker command has its planned limit."""
+    body = "\n".join(_step(c, inputs, compose_file) for c in inputs.config.profile.start_sequence)
+    return (f'{PRELUDE}{body}\n# the status log\nwhile :; do\n  {compose("CURRENT", "ps")} || true\n'
+            f'  sleep "${{P_DockerContainerStatusLogFrequency:-300}}"\ndone\n')
 
 
 def native_shutdown(inputs: Inputs) -> tuple[str, int]:
@@ -104,12 +105,6 @@ def native_shutdown(inputs: Inputs) -> tuple[str, int]:
     body = "\n".join(_gated(c, f'if [ -f "$CURRENT" ]; then {compose("CURRENT", "down", stop)}; fi')
                      for c in profile.stop_sequence)
     return f"{PRELUDE}{body}\n", stop + int(dadc_options.STOP_MARGIN)
-
-
-def native_run() -> str:
-    """The connector logged the containers' status every DockerContainerStatusLogFrequency seconds."""
-    return (f'{PRELUDE}while :; do\n  {compose("CURRENT", "ps")} || true\n'
-            f'  sleep "${{P_DockerContainerStatusLogFrequency:-300}}"\ndone\n')
 
 
 # --- dadc style -------------------------------------------------------------------------------
