@@ -59,8 +59,8 @@ def lifecycle(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact])
             "Setenv": scripts.dadc_setenv(),
             "Install": _step(scripts.dadc_install(wheel.name, __version__), int(data()["install_timeout_seconds"]),
                              Skipif=f"exists {scripts.venv(__version__)}/bin/dadc"),
-            "Run": {"Script": scripts.dadc_command("run", __version__)},
-            "Shutdown": _step(scripts.dadc_command("stop", __version__), stop),
+            "Run": {"Script": scripts.dadc_run(__version__)},
+            "Shutdown": _step(scripts.dadc_shutdown(__version__), stop),
         }
     compose = next(a for a in artifacts if a.kind in ("compose", "compose-object"))
     shutdown, shutdown_limit = scripts.native_shutdown(inputs)
