@@ -39,3 +39,22 @@ def test_conformance_after_a_plain_install(tmp_path: Path) -> None:
     done = subprocess.run([str(venv / "bin" / "dadc"), "conformance", "--cases", str(cases), "--scenarios", "stop"],
                           cwd=elsewhere, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1 and "7 failed" in done.stdout
+    # dadc export from an installed dadc: its data ships (versions/ggv2.json, the login helper), and the
+    # dadc style, with no source tree to build a wheel from, asks for one instead of guessing
+    definition = elsewhere / "def.json"
+    definition.write_text(json.dumps({"Connectors": [{"Id": "app", "ConnectorArn":
+        "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/7", "Parameters": {
+            "DockerComposeFileS3Bucket": "b-1", "DockerComposeFileS3Key": "c.yml", "DockerComposeFileS3Version": "v1",
+            "DockerComposeFileDestinationPath": "/srv/app",
+            "AWSSecretsArnList": '["arn:aws:secretsmanager:us-east-1:123456789012:secret:reg-AbCdEf"]'}}]}))
+    compose = elsewhere / "c.yml"
+    compose.write_text("services:\n  web:\n    image: 127.0.0.1:5001/dadc/busybox:1\n")
+    dadc = [str(venv / "bin" / "dadc"), "export", "ggv2", str(definition), "--compose", str(compose),
+            "--artifacts-prefix", "s3://gg-art/p/"]
+    done = subprocess.run(dadc + ["--style", "native", "--out", "native"], cwd=elsewhere, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    helper = elsewhere / "native" / "artifacts" / "gg-art" / "p" / "dadc.app" / "1.0.0" / "registry_login.py"
+    assert "password-stdin" in helper.read_text()
+    done = subprocess.run(dadc + ["--out", "dadc"], cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "give --wheel FILE" in done.stderr
