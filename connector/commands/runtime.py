@@ -285,6 +285,13 @@ def status(args: argparse.Namespace) -> int:
             print("# last good: none recorded")
     for failed in ctx.dest.failed_releases():  # newest first; each refused until the file changes
         print(f"# failed:    {describe(failed)}{when(failed)}: {failed.get('reason')}")
+    entries = ctx.dest.history()
+    if entries:
+        print("# history (newest first; go back to one with `dadc rollback --to N`):")
+    for e in entries:
+        record = {**e["record"], "sha256": e["sha256"]}
+        what = f"images {images(record)}" if e["outcome"] == "good" else str(record.get("reason", ""))
+        print(f"#   {e['n']:>3} {e['outcome']:<6} {describe(record)}{when(record)}; {what}")
     for c in found:
         print(f"{c.name}\t{c.image}\t{c.state}\t{c.health}")
     if not found:
@@ -302,7 +309,7 @@ def rollback(args: argparse.Namespace) -> int:
     try:
         ctx = entry.build(opts)
         with entry.lock_for(ctx):
-            what = back.by_hand(ctx, opts.health_gate, opts.health_stable)
+            what = back.by_hand(ctx, opts.health_gate, opts.health_stable, opts.to)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from connector.errors import (CommandFailed, CredentialError, DadcError, Interna
                               Unreachable, UnsafeFile)
 from connector.plan import Step, limit
 from connector.runtime.context import Context
-from connector.runtime.seams import process
+from connector.runtime.seams import history, process
 from connector.runtime.seams.docker import unreachable
 from connector.runtime.seams.secrets import ecr_registries
 
@@ -308,7 +308,7 @@ def describe(ctx: Context, step: Step) -> str:
         "gate": lambda: f"every service running (healthy where it has a healthcheck) and stable for "
                         f"{step.stable:g} s, within {step.timeout:g} s; on failure the release is "
                         + ("rolled back to the last good deployment" if step.fallback == "rollback" else "taken down"),
-        "record": lambda: f"the deployment and its exact images -> {ctx.dest.last_good_path}",
+        "record": lambda: f"the deployment and its exact images -> {ctx.dest.work / history.FILE} (its history)",
         "remove": lambda: f"docker rm -f (containers labelled {ctx.project}): {step.reason}",
         "abort": lambda: step.reason,
     }

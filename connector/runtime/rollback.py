@@ -126,14 +126,24 @@ def expected_replicas(project: Any) -> dict[str, int]:
     return {s.name: s.replicas for s in project.services if s.replicas > 0}
 
 
-def by_hand(ctx: Context, timeout: float | None, stable: float) -> str:
+def by_hand(ctx: Context, timeout: float | None, stable: float, to: str | None = None) -> str:
     """`dadc rollback`: the good one before the current deployment returns, on its recorded images
-    (the last good deployment, or, when the current one is that, the previous good one), and the
-    current one is marked failed (the next start will not bring it back by itself). Nothing is
-    changed when the target cannot be restored."""
+    (the last good deployment, or, when the current one is that, the previous good one; or the
+    history entry `to` names), and the current one is marked failed (the next start will not
+    bring it back by itself). Nothing is changed when the target cannot be restored."""
     current = ctx.dest.local_copy() or b""
-    last = ctx.dest.last_good()
-    target = ctx.dest.previous_good() if last is not None and last[0] == current else last
+    if to is not None:
+        entry = ctx.dest.entry(to)
+        if entry["outcome"] != "good":
+            raise InternalError(f"release {entry['n']} ({entry['sha256'][:12]}) failed: only a good release can be "
+                                "rolled back to; nothing was changed")
+        if entry["compose"].encode() == current:
+            raise InternalError(f"release {entry['n']} is what runs now: nothing to roll back to")
+        target: tuple[bytes, dict[str, Any]] | None = (entry["compose"].encode(),
+                                                       {**entry["record"], "sha256": entry["sha256"]})
+    else:
+        last = ctx.dest.last_good()
+        target = ctx.dest.previous_good() if last is not None and last[0] == current else last
     if target is None:
         raise InternalError("no earlier good deployment is recorded: nothing to roll back to")
     why = restorable(ctx, target[1].get("images") or {})

@@ -289,3 +289,26 @@ def test_status_and_rollback_by_hand(bed: Bed, docker_config: dict[str, str], un
     assert proc.returncode == 1 and "failed its health gate" not in proc.stdout  # rolled back by hand, said so
     assert "rolled back by hand" in statuses(proc.stdout)[-1]["error_message"]
     assert [c["image"] for c in containers(running_only=True)] == [first["image"]]
+
+
+def test_rollback_to_a_release_further_back_from_the_history(bed: Bed) -> None:
+    """Three good releases: `dadc status` numbers them; `dadc rollback --to N` brings the first back
+    (more than one step), the current one is marked failed, and a failed one cannot be a target."""
+    definition = bed.definition(7)
+    for service in ("first", "second", "third"):
+        bed.put(compose_text({service: bed.open_image}))
+        deploy_ok(bed, definition)
+    status = bed.dadc("status", "--definition", str(definition)).stdout
+    rows = [line.split() for line in status.splitlines() if line.startswith("#   ")]
+    assert [r[2] for r in rows] == ["good", "good", "good"], status
+    first_n = rows[-1][1]
+    proc = bed.dadc("rollback", "--definition", str(definition), "--to", first_n)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {c["name"].split("-")[1] if "-" in c["name"] else c["name"].split("_")[1]
+            for c in containers(running_only=True)} == {"first"}
+    status = bed.dadc("status", "--definition", str(definition)).stdout
+    failed_n = next(line.split()[1] for line in status.splitlines() if line.startswith("#   ") and " failed " in line)
+    proc = bed.dadc("rollback", "--definition", str(definition), "--to", failed_n)
+    assert proc.returncode == 1 and "only a good release can be rolled back to" in proc.stderr
+    proc = bed.dadc("rollback", "--definition", str(definition), "--to", "zz")
+    assert proc.returncode == 1 and "history number or a sha256 prefix" in proc.stderr

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.runtime.seams import local
+from connector.runtime.seams import history, local
 from connector.runtime.seams.local import Destination, digest
 
 A, B, C = (f"services:\n  web:\n    image: app:{n}\n".encode() for n in (1, 2, 3))
@@ -30,7 +30,7 @@ def test_a_crash_while_recording_never_loses_the_last_good_release(tmp_path: Pat
     real = local._write_at
 
     def crash_on_last_good(dirfd: int, name: str, data: bytes, mode: int, owner: int | None) -> None:
-        if name == "last-good.json":
+        if name == "records.json":
             raise OSError("power cut")
         real(dirfd, name, data, mode, owner)
     monkeypatch.setattr(local, "_write_at", crash_on_last_good)
@@ -39,6 +39,53 @@ def test_a_crash_while_recording_never_loses_the_last_good_release(tmp_path: Pat
     monkeypatch.undo()
     assert dest.last_good() is not None and dest.last_good()[0] == A  # type: ignore[index]
     assert not [p for p in (tmp_path / ".dadc").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_history_is_bounded_but_keeps_what_a_rollback_needs(tmp_path: Path) -> None:
+    dest = Destination(tmp_path)
+    dest.record_good(A, {"key": "a"})
+    dest.record_good(B, {"key": "b"})
+    for n in range(history.HISTORY_KEPT * 2):
+        dest.record_failed(f"n: {n}\n".encode(), {"reason": str(n)})
+    entries = dest.history()
+    assert len(entries) == history.HISTORY_KEPT
+    assert dest.last_good()[0] == B and dest.previous_good()[0] == A  # type: ignore[index]
+    # nothing inside the bound is lost: the newest failures, in order, none overwritten
+    assert [e["record"]["reason"] for e in entries[:8]] == [str(n) for n in range(19, 11, -1)]
+    assert [e["n"] for e in entries] == sorted((e["n"] for e in entries), reverse=True)
+
+
+def test_the_same_release_recorded_good_again_is_one_entry(tmp_path: Path) -> None:
+    dest = Destination(tmp_path)
+    dest.record_good(A, {"key": "a"})
+    dest.record_good(A, {"key": "a", "again": True})
+    assert len(dest.history()) == 1 and dest.history()[0]["record"]["again"] is True
+
+
+def test_an_entry_by_number_or_sha_prefix(tmp_path: Path) -> None:
+    from connector.errors import InvalidParameter
+    dest = Destination(tmp_path)
+    dest.record_good(A, {"key": "a"})
+    dest.record_failed(B, {"reason": "gate"})
+    dest.record_good(C, {"key": "c"})
+    assert dest.entry("1")["sha256"] == digest(A) and dest.entry(digest(B)[:6])["outcome"] == "failed"
+    for bad in ("99", "zz", "abc"):
+        with pytest.raises(InvalidParameter):
+            dest.entry(bad)
+
+
+def test_records_of_dadc_0_2_are_read(tmp_path: Path) -> None:
+    import json
+    (tmp_path / ".dadc").mkdir(mode=0o700)
+    (tmp_path / ".dadc" / "last-good.json").write_text(json.dumps(
+        {"compose": B.decode(), "record": {"key": "b", "at": 2, "sha256": digest(B)}}))
+    (tmp_path / ".dadc" / "previous-good.json").write_text(json.dumps(
+        {"compose": A.decode(), "record": {"key": "a", "at": 1, "sha256": digest(A)}}))
+    (tmp_path / ".dadc" / "failed.json").write_text(json.dumps(
+        {"releases": [{"compose": C.decode(), "sha256": digest(C), "reason": "gate", "at": 3}]}))
+    dest = Destination(tmp_path)
+    assert dest.last_good()[0] == B and dest.previous_good()[0] == A  # type: ignore[index]
+    assert dest.failed()["reason"] == "gate"
 
 
 def test_failed_releases_are_kept_newest_first_and_bounded(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from connector.errors import InvalidParameter, LockHeld, UnsafeFile
+from connector.runtime.seams.history import History
 
 COMPOSE_NAME = "docker-compose.yml"
 WORK, DOCKER_CONFIG = ".dadc", ".docker"
@@ -69,7 +70,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: int | None =
 
 
 @dataclass
-class Destination:
+class Destination(History):
     root: Path
     owner: int | None = None  # DockerUserId, when dadc runs as root
 
@@ -233,71 +234,6 @@ class Destination:
             os.fchmod(fd, 0o600)
         finally:
             os.close(fd)
-
-    # --- the last good deployment, and the releases that failed ----------------------------------
-    # Each record is one JSON file holding the compose file's text and what is known of it, written
-    # in one atomic step: a crash leaves the old record or the new one, never a file without its
-    # record (or the reverse), and never no last good deployment.
-    @property
-    def last_good_path(self) -> Path:
-        return self.work / "last-good.json"
-
-    @property
-    def failed_path(self) -> Path:
-        return self.work / "failed.json"
-
-    def record_good(self, raw: bytes, record: dict[str, Any]) -> None:
-        """The deployment that is running and succeeded: its file, source and exact images. The
-        one it replaces becomes the previous good one (unless it has failed since). A release that
-        is good now is no longer a failed one."""
-        sha = digest(raw)
-        old = self.last_good()
-        if old is not None and old[1].get("sha256") != sha and self.failed_release(old[1].get("sha256", "")) is None:
-            self._write_json({"compose": old[0].decode("utf-8", "replace"), "record": old[1]}, WORK,
-                             "previous-good.json")
-        self._write_json({"compose": raw.decode("utf-8", "replace"), "record": {**record, "sha256": sha}}, WORK,
-                         "last-good.json")
-        failed = self.failed_releases()
-        if any(f.get("sha256") == sha for f in failed):
-            self._write_json({"releases": [f for f in failed if f.get("sha256") != sha]}, WORK, "failed.json")
-
-    def last_good(self) -> tuple[bytes, dict[str, Any]] | None:
-        return self._good("last-good")
-
-    def previous_good(self) -> tuple[bytes, dict[str, Any]] | None:
-        return self._good("previous-good")
-
-    def _good(self, name: str) -> tuple[bytes, dict[str, Any]] | None:
-        value = self._read_json(WORK, f"{name}.json")
-        record, text = value.get("record"), value.get("compose")
-        if not isinstance(record, dict) or not isinstance(text, str):
-            return None
-        raw = text.encode()
-        return (raw, record) if record.get("sha256") == digest(raw) else None
-
-    FAILED_KEPT = 10
-
-    def failed_releases(self) -> list[dict[str, Any]]:
-        releases = self._read_json(WORK, "failed.json").get("releases")
-        return [r for r in releases if isinstance(r, dict)] if isinstance(releases, list) else []
-
-    def record_failed(self, raw: bytes, record: dict[str, Any]) -> Path:
-        """Keep a release that failed (never run again by itself): the newest first, the last
-        FAILED_KEPT of them; a later failure never overwrites an earlier one."""
-        entry = {**record, "sha256": digest(raw), "compose": raw.decode("utf-8", "replace"),
-                 "kept": str(self.failed_path)}
-        self._write_json({"releases": ([entry] + self.failed_releases())[:self.FAILED_KEPT]}, WORK, "failed.json")
-        return self.failed_path
-
-    def failed(self) -> dict[str, Any]:
-        """The newest failed release's record (empty when none)."""
-        releases = self.failed_releases()
-        return {k: v for k, v in releases[0].items() if k != "compose"} if releases else {}
-
-    def failed_release(self, sha: str) -> dict[str, Any] | None:
-        """The record of a release that failed, by its file's sha256."""
-        return next(({k: v for k, v in r.items() if k != "compose"} for r in self.failed_releases()
-                     if r.get("sha256") == sha), None)
 
     def lock(self) -> "Lock":
         return Lock(self)
