@@ -31,6 +31,13 @@ class InternalError(DadcError):
     error = "InternalError"
 
 
+class HealthGateFailed(InternalError):
+    """A release failed its health gate, or is one that failed (and a recovery ran): retrying the
+    same release would not help, so `dadc run --retry` does not; a failed recovery is final too."""
+
+    retriable = False
+
+
 class InvalidParameter(DadcError):
     error = "InvalidParameter"
     retriable = False

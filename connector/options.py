@@ -56,9 +56,11 @@ class RuntimeOptions:
                                        default=(), metavar="NAME", commands=STARTS | {"stop", "rollback"})
     compose_env_file: str | None = opt("--compose-env-file", "a file of variable names for --compose-env, one a "
                                        "line", metavar="FILE", commands=STARTS | {"stop", "rollback"}, child=False)
+    format: str = opt("--format", "text, or json (every step and every recovery sequence, in full)", default="text",
+                      metavar="FORMAT", commands=frozenset({"plan"}), child=False)
     to: str | None = opt("--to", "the release to go back to: its number in `dadc status`'s history, or its "
                          "compose file's sha256 prefix (default: the good one before the current)", metavar="REF",
-                         commands=frozenset({"rollback"}), child=False)
+                         commands=frozenset({"rollback", "plan"}), child=False)
     # --- dadc's extensions: off unless asked for
     offline_fallback: bool = opt("--offline-fallback", "when S3 or the registry cannot be reached, deploy the "
                                  "local copy on local images (version 7's DockerOfflineMode, for any version)",

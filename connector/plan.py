@@ -6,9 +6,11 @@ which limit, and what to do when it fails; the executor (runtime/executor.py) on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from connector.options import RuntimeOptions
 from connector.profiles import Command, Profile, settings
+
+NO_OPTIONS = RuntimeOptions()
 
 # a sequence entry's `of` -> the file a step works on
 FILES = {"new": "incoming", "previous": "current", "current": "current"}
@@ -43,22 +45,27 @@ class Step:
     origin: str = ""
     reason: str = ""
     stable: float = 0.0  # gate: how long every service must stay up
-    guard: str = ""  # fetch: "last-good" when the fetched file is the release that failed its gate
-    gate: float | None = None  # fetch with the last-good guard: the health gate of the restored release
+    # a condition the executor checks before acting: unless-target-runs (down and remove during a
+    # recovery: not when what runs is already the release that comes back), same-release (keep-failed
+    # after a gate: not when the failing file is the last good one)
+    guard: str = ""
+    target: str = ""  # choose: last-good (else the one before it), before-current, or ref:REF (dadc rollback --to)
+    on_fail: tuple["Step", ...] = ()  # planned recovery: runs when this step fails, then the start fails
 
 
-def _fallback(profile: Profile, params: dict[str, str], command: Command, options: Any) -> tuple[str, str]:
+def _fallback(profile: Profile, params: dict[str, str], command: Command,
+              options: RuntimeOptions) -> tuple[str, str]:
     """(fallback, what enabled it): the version's own, by its parameter, else dadc's option."""
     fb = command.fallback
     if fb and profile.parameter(fb.when) and profile.flag(params, fb.when):
         return fb.then, fb.when
-    if getattr(options, "offline_fallback", False) and command.command in OFFLINE_OPTION:
+    if options.offline_fallback and command.command in OFFLINE_OPTION:
         return OFFLINE_OPTION[command.command], "--offline-fallback"
     return "", ""
 
 
-def stop_timeout(profile: Profile, options: Any) -> float:
-    value = getattr(options, "stop_timeout", None)
+def stop_timeout(profile: Profile, options: RuntimeOptions | None) -> float:
+    value = (options or NO_OPTIONS).stop_timeout
     return float(value) if value is not None else profile.stop_timeout_seconds
 
 
@@ -68,7 +75,7 @@ def limit(kind: str) -> float:
     return float(settings()["step_limits_seconds"][kind])
 
 
-def stop_limit(profile: Profile, options: Any, budget: float | None = None) -> float:
+def stop_limit(profile: Profile, options: RuntimeOptions | None, budget: float | None = None) -> float:
     """A stop's down: the version's limit, or what is left of it when the stop began with an
     interrupt (SIGTERM during a start), less a reserve for reporting what is left."""
     full = stop_timeout(profile, options)
@@ -80,7 +87,7 @@ def stop_limit(profile: Profile, options: Any, budget: float | None = None) -> f
 STOP_RESERVE = 5.0  # seconds of a stop's budget kept for looking at what down left and saying so
 
 
-def _without_file(profile: Profile, params: dict[str, str], command: Command, options: Any) -> Step:
+def _without_file(profile: Profile, params: dict[str, str], command: Command, options: RuntimeOptions) -> Step:
     """The previous deployment's containers run, but its file is gone: remove them by label
     when the version's down fallback allows it, else stop here."""
     fallback, origin = _fallback(profile, params, command, options)
@@ -91,7 +98,9 @@ def _without_file(profile: Profile, params: dict[str, str], command: Command, op
     return Step("abort", origin=f"version {profile.version}", reason=NO_FILE_TO_STOP + hint)
 
 
-def plan_start(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None) -> list[Step]:
+def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
+               options: RuntimeOptions | None = None) -> list[Step]:
+    options = options or NO_OPTIONS
     steps: list[Step] = []
     for command in profile.start_sequence:
         if command.when and not profile.flag(params, command.when):
@@ -101,7 +110,7 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
         if command.command == "up":
             steps += [Step("install", "incoming", origin=origin),
                       Step("up", "current", timeout=limit("up"), origin=origin)]
-            steps += _gate(observed, options)
+            steps += _gate(profile, observed, options)
         elif command.command == "down":
             if observed.previous_file:
                 fb = command.fallback
@@ -111,29 +120,65 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed, opt
             elif observed.project_running:
                 steps.append(_without_file(profile, params, command, options))
         else:
-            guarded = command.command == "fetch" and observed.failed_release and observed.last_good
-            gate = getattr(options, "health_gate", None)
             steps.append(Step(command.command, FILES[command.of], attempts=command.attempts,
                               retry_delay=command.retry_delay_seconds, fallback=fallback,
-                              origin=enabled_by or origin, guard="last-good" if guarded else "",
-                              timeout=limit("config" if command.command == "fetch" else command.command),
-                              gate=gate if guarded else None,
-                              stable=getattr(options, "health_stable", 0.0) if guarded else 0.0))
+                              origin=enabled_by or origin,
+                              timeout=limit("config" if command.command == "fetch" else command.command)))
+            if command.command == "fetch" and observed.failed_release and observed.last_good:
+                steps.append(Step("refuse-failed", "incoming", origin="dadc: a release that failed runs no more",
+                                  on_fail=_restore(profile, options, "last-good") + (Step("fail", reason="instead"),)))
     steps.append(Step("record", origin="dadc: the last good deployment, for a rollback"))
     return steps
 
 
-def _gate(observed: Observed, options: Any) -> list[Step]:
-    """--health-gate: after up, the gate; a release that fails it is rolled back as a whole to
-    the last good deployment, or, with none recorded, taken down."""
-    timeout = getattr(options, "health_gate", None)
-    if timeout is None:
+RECOVERY = "dadc: recovery"
+
+
+def _restore(profile: Profile, options: RuntimeOptions, target: str) -> tuple[Step, ...]:
+    """Bring a good release back as a whole: choose one that can come back (before anything is
+    taken down), take down what runs unless it is that release, point tags at its recorded
+    images, install its file, up, and, with --health-gate, its own gate (whose failure is final)."""
+    steps = [Step("choose", target=target, origin=RECOVERY),
+             Step("down", "current", timeout=stop_timeout(profile, options), fallback="force-remove",
+                  guard="unless-target-runs", origin=RECOVERY),
+             Step("remove", guard="unless-target-runs", origin=RECOVERY, reason="whatever down left"),
+             Step("pin", origin=RECOVERY),
+             Step("restore", origin=RECOVERY),
+             Step("up", "current", timeout=limit("up"), origin=RECOVERY)]
+    if options.health_gate is not None:
+        steps.append(Step("gate", timeout=float(options.health_gate), stable=float(options.health_stable),
+                          origin="--health-gate", reason="the good deployment failed the gate too"))
+    return tuple(steps)
+
+
+def _gate(profile: Profile, observed: Observed, options: RuntimeOptions) -> list[Step]:
+    """--health-gate: after up, the gate; a release that fails it is kept as failed and rolled back
+    as a whole to the last good deployment, or, with none recorded, taken down."""
+    if options.health_gate is None:
         return []
-    return [Step("gate", timeout=float(timeout), stable=float(getattr(options, "health_stable", 10.0)),
-                 fallback="rollback" if observed.last_good else "take-down", origin="--health-gate")]
+    keep = Step("keep-failed", "incoming", guard="same-release", origin="--health-gate")
+    if observed.last_good:
+        recovery = (keep,) + _restore(profile, options, "last-good") + (Step("fail", reason="rolled-back"),)
+    else:
+        recovery = (keep, Step("down", "current", timeout=stop_timeout(profile, options), fallback="force-remove",
+                               origin="--health-gate"),
+                    Step("remove", origin="--health-gate", reason="whatever down left"),
+                    Step("fail", reason="taken-down"))
+    return [Step("gate", timeout=float(options.health_gate), stable=float(options.health_stable),
+                 origin="--health-gate", on_fail=recovery)]
 
 
-def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: Any = None,
+def plan_rollback(profile: Profile, options: RuntimeOptions | None = None) -> list[Step]:
+    """`dadc rollback [--to REF]`: the chosen good release comes back; the current one is kept as
+    failed (the next start will not bring it back by itself); nothing changes when none can."""
+    options = options or NO_OPTIONS
+    target = f"ref:{options.to}" if options.to else "before-current"
+    restore = list(_restore(profile, options, target))
+    keep = Step("keep-failed", "current", origin="dadc rollback", reason="rolled back by hand (dadc rollback)")
+    return restore[:1] + [keep] + restore[1:] + [Step("record", origin="dadc: the last good deployment")]
+
+
+def plan_stop(profile: Profile, params: dict[str, str], observed: Observed, options: RuntimeOptions | None = None,
               budget: float | None = None) -> list[Step]:
     """The stop sequence: nothing to stop without a local copy; past the limit, report what is left.
     budget: the seconds left of the stop limit when the stop follows an interrupted start."""

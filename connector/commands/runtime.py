@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -169,11 +170,14 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def plan(args: argparse.Namespace) -> int:
-    from connector.plan import Observed, plan_start, plan_stop
+    from connector.plan import Observed, plan_rollback, plan_start, plan_stop
     from connector.runtime import entry, executor
     opts = _options(args, log=False)
     if isinstance(opts, int):
         return opts
+    if opts.format not in ("text", "json"):
+        print(f"dadc: --format {opts.format!r}: text or json", file=sys.stderr)
+        return 2
     try:
         ctx = entry.build(opts)
     except DadcError as exc:
@@ -198,11 +202,20 @@ def plan(args: argparse.Namespace) -> int:
     print(f"# docker and compose run as {_who(ctx)}")
     for line in _risky(ctx, opts.health_gate):
         print(f"# {line}")
-    for title, steps in (("start", plan_start(profile, ctx.config.params, observed, opts)),
-                         ("stop", plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts))):
-        print(f"{title}:")
+    sequences = {"start": plan_start(profile, ctx.config.params, observed, opts),
+                 "stop": plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts),
+                 "rollback": plan_rollback(profile, opts)}
+    if opts.format == "json":
+        print(json.dumps({name: [executor.to_json(ctx, step) for step in steps] for name, steps in sequences.items()},
+                         indent=2))
+        return 0
+    for title, steps in sequences.items():
+        print(f"{title}:" if title != "rollback" else "rollback (dadc rollback" + (f" --to {opts.to}" if opts.to else "")
+              + "):")
         for number, step in enumerate(steps, 1):
             print(f"  {number}. {executor.describe(ctx, step)}")
+            for letter, recovery in zip("abcdefghijklmnop", step.on_fail):
+                print(f"       {letter}. {executor.describe(ctx, recovery)}")
         if not steps:
             print("  (nothing)")
     if opts.retry:
@@ -300,8 +313,10 @@ def status(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """Back to the last good deployment, by hand (gated when --health-gate is given)."""
-    from connector.runtime import entry
+    """Back to the last good deployment (or --to REF), by hand: the planned sequence (gated when
+    --health-gate is given), the same steps a failed gate's recovery runs."""
+    from connector.plan import plan_rollback
+    from connector.runtime import entry, executor
     from connector.runtime import rollback as back
     opts = _options(args)
     if isinstance(opts, int):
@@ -309,7 +324,8 @@ def rollback(args: argparse.Namespace) -> int:
     try:
         ctx = entry.build(opts)
         with entry.lock_for(ctx):
-            what = back.by_hand(ctx, opts.health_gate, opts.health_stable, opts.to)
+            session = executor.execute(ctx, plan_rollback(ctx.config.profile, opts))
+            what = back.restored(session)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from connector.errors import (CommandFailed, CredentialError, DadcError, InternalError, InvalidParameter,
-                              Unreachable, UnsafeFile)
+from connector.errors import (CommandFailed, CredentialError, DadcError, HealthGateFailed, InternalError,
+                              Interrupted, InvalidParameter, Unreachable, UnsafeFile)
 from connector.plan import Step, limit
+from connector.runtime import rollback
 from connector.runtime.context import Context
 from connector.runtime.seams import history, process
 from connector.runtime.seams.docker import unreachable
@@ -27,13 +28,6 @@ class StopIncomplete(InternalError):
     """The stop sequence left containers behind (reported, with how to remove them)."""
 
 
-class HealthGateFailed(InternalError):
-    """A release failed its health gate (and was rolled back or taken down): retrying the same
-    release would not help, so `dadc run --retry` does not."""
-
-    retriable = False
-
-
 @dataclass
 class Session:
     """What the steps of one start hand on to each other."""
@@ -44,6 +38,11 @@ class Session:
     offline: bool = False  # the local copy stands in (an offline fallback)
     project: "ComposeProject | None" = None
     ran: dict[str, Any] | None = None  # where the file that runs came from (the local copy's, offline)
+    # a recovery's: why it runs, the release it brings back, the ones it could not, the file that failed
+    failure: str = ""
+    target: tuple[bytes, dict[str, Any]] | None = None
+    skipped: list[str] | None = None
+    exclude: str = ""
 
     def source(self) -> tuple[str, str, str | None]:
         """(bucket, key, version) of what runs, for the status message."""
@@ -112,8 +111,6 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
         return _offline(ctx, s, str(exc))
     assert fetched is not None
     where = f"s3://{bucket}/{key}"
-    if step.guard == "last-good":
-        _refuse_failed_release(ctx, fetched.raw, step)
     _check(fetched.raw, where)
     ctx.dest.write_incoming(fetched.raw)
     s.project = ctx.read_project(ctx.dest.incoming, where, timeout=step.timeout)
@@ -179,6 +176,8 @@ def _pull(ctx: Context, s: Session, step: Step) -> None:
 
 
 def _down(ctx: Context, s: Session, step: Step) -> None:
+    if step.guard == "unless-target-runs" and rollback.target_runs(ctx, s):
+        return  # what runs is the release that comes back: up reconciles it
     try:
         ctx.run_compose("down", _file(ctx, s, step), timeout=step.timeout)
         left = ctx.docker.containers(ctx.project)  # compose v2 exits 0 on a file it cannot parse
@@ -200,6 +199,8 @@ def _down(ctx: Context, s: Session, step: Step) -> None:
 
 
 def _remove(ctx: Context, s: Session, step: Step) -> None:
+    if step.guard == "unless-target-runs" and rollback.target_runs(ctx, s):
+        return
     ids = [c.id for c in ctx.docker.containers(ctx.project)]
     ctx.docker.remove(ids)
     log.warning("%s: removed %d container(s) of project %s", step.origin, len(ids), ctx.project)
@@ -225,75 +226,69 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")
 
 
-def _refuse_failed_release(ctx: Context, raw: bytes, step: Step) -> None:
-    """The definition still names a release that failed (its gate, or `dadc rollback`): a good
-    deployment keeps running until a new release (another file) arrives."""
-    from connector.runtime import rollback
-    from connector.runtime.seams.local import digest
-    failed = ctx.dest.failed_release(digest(raw))
-    if failed is None or any(failed.get(k) != v for k, v in rollback.source(ctx, None).items() if k != "version_id"):
-        return
-    what = rollback.restore(ctx, step.gate, step.stable, exclude=digest(raw))
-    raise HealthGateFailed(f"{rollback.describe(failed)} is the release that failed ({failed.get('reason')}); "
-                           f"the last good deployment runs instead: {what}", rolled_back=True)
-
-
 def _gate(ctx: Context, s: Session, step: Step) -> None:
-    from connector.runtime import health, rollback
-    from connector.runtime.seams.local import digest
+    """Judge the release; a failure is the step's failure (its planned recovery follows)."""
+    from connector.runtime import health
     assert s.project is not None and step.timeout is not None
     for slow in s.project.slow_starts(step.timeout):
         log.warning("%s: the gate may fail while it starts", slow)
     verdict = health.gate(ctx.docker, ctx.project, rollback.expected_replicas(s.project), step.timeout, step.stable,
                           ctx.clock, ctx.pause, s.project.one_shots)
-    if verdict.ok:
-        log.info("health gate passed: every service up and stable for %gs", step.stable)
-        return
-    reason = f"health gate failed: {verdict.reason}"
-    last = ctx.dest.last_good()
-    if last is not None and last[1].get("sha256") == digest(s.raw):
-        # the same release again (a reboot while a dependency is down, a slow start): not a new
-        # release, so not recorded as failed and not rolled back to itself; the next start tries it
-        raise HealthGateFailed(f"{reason}; it is the last good release: it stays, and stays the last good "
-                               "(not recorded as failed); the next start tries it again")
-    kept = ctx.dest.record_failed(s.raw, {**(s.ran or rollback.source(ctx, s.version_id)), "reason": reason,
-                                          "at": __import__("time").time()})
-    log.error("%s; the release is kept in %s and will not run again by itself", reason, kept)
-    if step.fallback != "rollback":
-        rollback.take_down(ctx)
-        raise HealthGateFailed(f"{reason}; no previous good deployment: the release was taken down")
-    try:
-        what = rollback.restore(ctx, step.timeout, step.stable, exclude=digest(s.raw))
-    except InternalError as exc:
-        raise HealthGateFailed(f"{reason}; {exc}") from None
-    raise HealthGateFailed(f"{reason}; rolled back to {what}, running again", rolled_back=True)
+    if not verdict.ok:
+        raise HealthGateFailed(f"{step.reason or 'health gate failed'}: {verdict.reason}")
+    log.info("health gate passed: every service up and stable for %gs", step.stable)
 
 
 def _record(ctx: Context, s: Session, step: Step) -> None:
-    from connector.runtime import rollback
     rollback.record_good(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id))
 
 
 HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {
     "fetch": _fetch, "login": _login, "pull": _pull, "down": _down, "remove": _remove,
     "abort": _abort, "install": _install, "up": _up, "gate": _gate, "record": _record,
+    # a recovery's (connector/runtime/rollback.py)
+    "keep-failed": rollback.keep_failed, "refuse-failed": rollback.refuse_failed, "choose": rollback.choose,
+    "pin": rollback.pin, "restore": rollback.restore, "fail": rollback.fail,
 }
 
 
-def execute(ctx: Context, steps: list[Step], session: Session | None = None) -> Session:
+def execute(ctx: Context, steps: list[Step] | tuple[Step, ...], session: Session | None = None) -> Session:
+    """Run the steps in order. A step that fails with a planned recovery (its on_fail) hands over
+    to it; the recovery ends the start: its `fail` step says what runs, and any failure inside it
+    is final (HealthGateFailed: not retried), saying what is left running."""
     session = session or Session()
     for step in steps:
         process.check_interrupt()  # SIGTERM: the rest is skipped for the stop sequence
         log.info("step: %s", describe(ctx, step))
-        HANDLERS[step.kind](ctx, session, step)
+        try:
+            HANDLERS[step.kind](ctx, session, step)
+        except DadcError as exc:
+            if not step.on_fail or isinstance(exc, Interrupted):
+                raise
+            _recover(ctx, session, step, exc)
     return session
+
+
+def _recover(ctx: Context, s: Session, step: Step, exc: DadcError) -> None:
+    s.failure = str(exc)
+    log.error("%s; recovery: %s", exc, ", ".join(r.kind for r in step.on_fail))
+    try:
+        execute(ctx, step.on_fail, s)
+    except Interrupted:
+        raise
+    except DadcError as inner:
+        if inner.details.get("final"):
+            raise  # the recovery's own end (its fail step, the same release again): it says what runs
+        if s.target is not None:
+            raise HealthGateFailed(f"{s.failure}; rollback to {rollback.describe(s.target[1])} failed: {inner}; "
+                                   f"left running: {rollback.left_running(ctx)}") from None
+        raise HealthGateFailed(f"{s.failure}; {inner}") from None
+    raise HealthGateFailed(s.failure)  # a recovery without a fail step (not planned so): still a failure
 
 
 FALLBACKS = {"force-remove": "on failure: remove the project's containers by label",
              "offline": "if it cannot be reached (not if refused): the local copy",
-             "local-images": "if the registry cannot be reached, or the local copy runs: images already present locally",
-             "rollback": "on failure: roll back to the last good deployment",
-             "take-down": "on failure: take the release down"}
+             "local-images": "if the registry cannot be reached, or the local copy runs: images already present locally"}
 LIMITS = {"fetch": "compose config within", "login": "each attempt within"}
 
 
@@ -306,15 +301,30 @@ def describe(ctx: Context, step: Step) -> str:
                          + "; ECR registries of the file's images" + (f"; up to {step.attempts} attempts" if step.attempts > 1 else ""),
         "install": lambda: f"{ctx.dest.incoming} -> {ctx.dest.compose_file}",
         "gate": lambda: f"every service running (healthy where it has a healthcheck) and stable for "
-                        f"{step.stable:g} s, within {step.timeout:g} s; on failure the release is "
-                        + ("rolled back to the last good deployment" if step.fallback == "rollback" else "taken down"),
+                        f"{step.stable:g} s, within {step.timeout:g} s",
+        "keep-failed": lambda: ("the release that failed is kept in the history as failed (it never runs again "
+                                "by itself)" if step.file == "incoming" else
+                                f"the current release is kept as failed: {step.reason}")
+                               + ("; unless it is the last good release: then it stays the last good, and the "
+                                  "recovery ends here" if step.guard == "same-release" else ""),
+        "refuse-failed": lambda: "the fetched file is refused when it is a release that failed",
+        "choose": lambda: {"last-good": "the last good deployment, else the good one before it",
+                           "before-current": "the good deployment before the current one"}.get(
+                               step.target, f"release {step.target[4:]} of the history")
+                          + ": the first whose recorded images are all present or can be pulled by digest now; "
+                            "none: nothing is touched, and it ends here",
+        "pin": lambda: "docker tag each recorded image id to its recorded tag (not for references by digest)",
+        "restore": lambda: f"the chosen release's file -> {ctx.dest.compose_file}",
+        "fail": lambda: {"rolled-back": "the start fails: rolled back, the good deployment runs",
+                         "instead": "the start fails: the last good deployment runs instead",
+                         "taken-down": "the start fails: the release was taken down"}[step.reason],
         "record": lambda: f"the deployment and its exact images -> {ctx.dest.work / history.FILE} (its history)",
         "remove": lambda: f"docker rm -f (containers labelled {ctx.project}): {step.reason}",
         "abort": lambda: step.reason,
     }
     text = what[step.kind]() if step.kind in what else shlex.join(ctx.compose_argv(step.kind, ctx.file(step.file)))
-    if step.guard == "last-good":
-        text += "; if it is the release that failed its health gate, the last good deployment runs instead"
+    if step.guard == "unless-target-runs":
+        text += " (unless what runs is the chosen release)"
     extra = []
     if step.timeout is not None and step.kind != "gate":
         extra.append(f"{LIMITS.get(step.kind, 'limit')} {step.timeout:g} s")
@@ -324,4 +334,16 @@ def describe(ctx: Context, step: Step) -> str:
         extra.append(f"{FALLBACKS.get(step.fallback, step.fallback)} ({step.origin})")
     elif step.origin and step.origin.startswith("--"):
         extra.append(step.origin)
+    if step.on_fail:
+        extra.append(f"on failure: the {len(step.on_fail)} steps below")
     return f"{step.kind}: {text}" + (f"  [{'; '.join(extra)}]" if extra else "")
+
+
+def to_json(ctx: Context, step: Step) -> dict[str, Any]:
+    """A step for `dadc plan --format json`: its kind, how it runs, and its recovery, in full."""
+    out: dict[str, Any] = {"kind": step.kind, "text": describe(ctx, step)}
+    if step.timeout is not None:
+        out["limit_seconds"] = step.timeout
+    if step.on_fail:
+        out["on_fail"] = [to_json(ctx, r) for r in step.on_fail]
+    return out

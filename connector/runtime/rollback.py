@@ -1,19 +1,26 @@
-"""The last good deployment: recorded at every success, brought back as a whole when a release
-fails its health gate (or by `dadc rollback`). It comes back on its recorded images (image id,
-else repo digest), so a tag pushed again since cannot change what a rollback runs. A rollback
-that fails is reported with what is left running, and never loops."""
+"""The handlers of the recovery steps the planner plans (connector/plan.py: a gate's on_fail, a
+release that failed coming back, `dadc rollback`), and the records they keep. No decision is made
+here that the plan does not show: which release comes back is the `choose` step's target, what
+happens after each step is the next step.
+
+A good release comes back on its recorded images (image id, else repo digest), so a tag pushed
+again since cannot change what a rollback runs. A recovery that fails is final (never retried)."""
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.errors import DadcError, InternalError
-from connector.runtime import health
+from connector.errors import DadcError, HealthGateFailed, InternalError
+from connector.plan import Step
 from connector.runtime.context import Context
-from connector.plan import limit, stop_timeout
+from connector.runtime.seams.local import digest
+
+if TYPE_CHECKING:
+    from connector.runtime.executor import Session
 
 log = logging.getLogger("dadc.rollback")
+SOURCE_KEYS = ("bucket", "key", "requested_version", "version_id")
 
 
 def source(ctx: Context, version_id: str | None) -> dict[str, Any]:
@@ -27,9 +34,6 @@ def describe(record: dict[str, Any]) -> str:
             f" ({str(record.get('sha256', ''))[:12]})")
 
 
-SOURCE_KEYS = ("bucket", "key", "requested_version", "version_id")
-
-
 def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
     """What runs now, exactly: the file, where it came from, each service's image id and digests."""
     running = {c.service: c for c in ctx.docker.states(ctx.project) if c.service and c.image_id}
@@ -40,16 +44,7 @@ def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
         if not image["digests"]:
             log.warning("service %s: image %s has no registry digest (built locally): a rollback can restore it "
                         "only while the engine keeps it", service, image["image"])
-    ctx.dest.record_good(raw, {**origin, "images": images, "at": time.time()})
-
-
-def take_down(ctx: Context) -> None:
-    """The failed release goes: down, and whatever down leaves is removed by label."""
-    try:
-        ctx.run_compose("down", ctx.dest.compose_file, timeout=stop_timeout(ctx.config.profile, ctx.options))
-    except DadcError as exc:
-        log.warning("down of the failed release: %s", exc)
-    ctx.docker.remove([c.id for c in ctx.docker.containers(ctx.project)])
+    ctx.dest.record_good(raw, {**origin, "images": images, "at": time.time()})  # a date, for dadc status
 
 
 def restorable(ctx: Context, images: dict[str, dict[str, Any]]) -> str | None:
@@ -72,87 +67,115 @@ def restorable(ctx: Context, images: dict[str, dict[str, Any]]) -> str | None:
     return None
 
 
-def _pin_images(ctx: Context, images: dict[str, dict[str, Any]]) -> None:
+def expected_replicas(project: Any) -> dict[str, int]:
+    return {s.name: s.replicas for s in project.services if s.replicas > 0}
+
+
+def target_runs(ctx: Context, s: "Session") -> bool:
+    """The guard of a recovery's down and remove: what runs is already the release that comes back."""
+    return s.target is not None and ctx.dest.local_copy() == s.target[0]
+
+
+# --- the handlers ------------------------------------------------------------------------------
+
+def keep_failed(ctx: Context, s: "Session", step: Step) -> None:
+    """Keep the failing release as failed (it never runs again by itself). After a gate, the last
+    good release failing again (a reboot while a dependency is down) is not a new release: it
+    stays the last good, and the recovery ends here."""
+    raw = s.raw if step.file == "incoming" else (ctx.dest.local_copy() or b"")
+    if not raw:
+        return
+    sha = digest(raw)
+    s.exclude = sha
+    last = ctx.dest.last_good()
+    if step.guard == "same-release" and last is not None and last[1].get("sha256") == sha:
+        raise HealthGateFailed(f"{s.failure}; it is the last good release: it stays, and stays the last good "
+                               "(not recorded as failed); the next start tries it again", final=True)
+    ran = s.ran if step.file == "incoming" and s.ran else {k: ctx.dest.read_state().get(k) for k in SOURCE_KEYS}
+    kept = ctx.dest.record_failed(raw, {**ran, "reason": step.reason or s.failure, "at": time.time()})
+    log.error("%s; the release is kept in %s and will not run again by itself", step.reason or s.failure, kept)
+
+
+def refuse_failed(ctx: Context, s: "Session", step: Step) -> None:
+    """The definition still names a release that failed (its gate, or `dadc rollback`): it fails,
+    and the planned recovery brings the last good deployment back instead."""
+    if s.offline:
+        return
+    sha = digest(s.raw)
+    failed = ctx.dest.failed_release(sha)
+    if failed is None or any(failed.get(k) != v for k, v in source(ctx, None).items() if k != "version_id"):
+        return
+    s.exclude = sha
+    raise HealthGateFailed(f"{describe(failed)} is the release that failed ({failed.get('reason')})")
+
+
+def _candidates(ctx: Context, s: "Session", target: str) -> list[tuple[bytes, dict[str, Any]]]:
+    if target.startswith("ref:"):
+        entry = ctx.dest.entry(target[4:])
+        if entry["outcome"] != "good":
+            raise InternalError(f"release {entry['n']} ({entry['sha256'][:12]}) failed: only a good release can be "
+                                "rolled back to; nothing was changed")
+        if entry["compose"].encode() == ctx.dest.local_copy():
+            raise InternalError(f"release {entry['n']} is what runs now: nothing to roll back to")
+        return [(entry["compose"].encode(), {**entry["record"], "sha256": entry["sha256"]})]
+    if target == "before-current":
+        current, last = ctx.dest.local_copy() or b"", ctx.dest.last_good()
+        chosen = ctx.dest.previous_good() if last is not None and last[0] == current else last
+        return [chosen] if chosen else []
+    return [c for c in (ctx.dest.last_good(), ctx.dest.previous_good()) if c is not None and c[1]["sha256"] != s.exclude]
+
+
+def choose(ctx: Context, s: "Session", step: Step) -> None:
+    """The first candidate whose images can all come back; none: nothing is touched."""
+    candidates = _candidates(ctx, s, step.target)
+    if not candidates:
+        raise InternalError("no good deployment is recorded to go back to" +
+                            ("; nothing was changed" if step.target != "last-good" else "; the failed release keeps running"))
+    s.skipped = []
+    for raw, record in candidates:
+        why = restorable(ctx, record.get("images") or {})
+        if why is None:
+            s.target = (raw, record)
+            for reason in s.skipped:
+                log.warning("not restorable: %s; trying the one before it", reason)
+            return
+        s.skipped.append(f"{describe(record)}: {why}")
+    keeps = "the failed release keeps running" if step.target == "last-good" else "nothing was changed"
+    raise InternalError("no good deployment can be restored (" + "; ".join(s.skipped) + f"): {keeps}")
+
+
+def pin(ctx: Context, s: "Session", step: Step) -> None:
     """Point each recorded tag at the recorded image again. A reference by digest (repo@sha256:...,
     repo:tag@sha256:...) names its image itself: docker refuses to tag one, and needs not."""
-    for image in images.values():
+    assert s.target is not None
+    for image in (s.target[1].get("images") or {}).values():
         ref, image_id = image.get("image"), image.get("id")
         if ref and image_id and "@" not in ref:
             ctx.docker.tag(image_id, ref)
 
 
-def restore(ctx: Context, timeout: float | None, stable: float,
-            target: tuple[bytes, dict[str, Any]] | None = None, exclude: str = "") -> str:
-    """Bring a good deployment back (target; else the last good one, else the one before it, the
-    first that can be restored), gated when a gate is given; return what runs. Whether it can be
-    restored is known before the running release is taken down: when none can, it keeps running
-    and InternalError says so. Any failure is InternalError, with what is left: never retried."""
-    candidates = [target] if target else [c for c in (ctx.dest.last_good(), ctx.dest.previous_good())
-                                           if c is not None and c[1].get("sha256") != exclude]
-    if not candidates:
-        raise InternalError("no good deployment is recorded to go back to; the failed release keeps running")
-    reasons = []
-    for raw, record in candidates:
-        why = restorable(ctx, record.get("images") or {})
-        if why is None:
-            break
-        reasons.append(f"{describe(record)}: {why}")
-    else:
-        raise InternalError("no good deployment can be restored (" + "; ".join(reasons)
-                            + "): the failed release keeps running")
-    for reason in reasons:
-        log.warning("not restorable: %s; trying the one before it", reason)
-    try:
-        if ctx.dest.local_copy() != raw:  # what runs is not it: it goes (up reconciles the same file)
-            take_down(ctx)
-        _pin_images(ctx, record.get("images") or {})
-        ctx.dest.install(raw, {k: record.get(k) for k in SOURCE_KEYS})
-        started = time.monotonic()
-        ctx.run_compose("up", ctx.dest.compose_file, timeout=limit("up"))
-        log.info("%s is running again (its up took %.2fs)", describe(record), time.monotonic() - started)
-        if timeout is not None:
-            project = ctx.read_project(ctx.dest.compose_file, describe(record))
-            verdict = health.gate(ctx.docker, ctx.project, expected_replicas(project), timeout, stable, ctx.clock,
-                                  ctx.pause, project.one_shots)
-            if not verdict.ok:
-                raise InternalError(f"the good deployment failed the gate too: {verdict.reason}")
-    except DadcError as exc:
-        left = ", ".join(f"{c.name} ({c.state})" for c in ctx.docker.containers(ctx.project)) or "nothing"
-        raise InternalError(f"rollback to {describe(record)} failed: {exc}; left running: {left}") from None
-    return describe(record) + (" (the good deployment before the last one)" if reasons else "")
+def restore(ctx: Context, s: "Session", step: Step) -> None:
+    """The chosen release's file becomes the local copy; the steps after it work on it."""
+    assert s.target is not None
+    raw, record = s.target
+    ran = {k: record.get(k) for k in SOURCE_KEYS}
+    ctx.dest.install(raw, ran)
+    s.raw, s.ran, s.file, s.offline = raw, ran, ctx.dest.compose_file, False
+    s.project = ctx.read_project(ctx.dest.compose_file, describe(record))
 
 
-def expected_replicas(project: Any) -> dict[str, int]:
-    return {s.name: s.replicas for s in project.services if s.replicas > 0}
+def restored(s: "Session") -> str:
+    assert s.target is not None
+    return describe(s.target[1]) + (" (the good deployment before the last one)" if s.skipped else "")
 
 
-def by_hand(ctx: Context, timeout: float | None, stable: float, to: str | None = None) -> str:
-    """`dadc rollback`: the good one before the current deployment returns, on its recorded images
-    (the last good deployment, or, when the current one is that, the previous good one; or the
-    history entry `to` names), and the current one is marked failed (the next start will not
-    bring it back by itself). Nothing is changed when the target cannot be restored."""
-    current = ctx.dest.local_copy() or b""
-    if to is not None:
-        entry = ctx.dest.entry(to)
-        if entry["outcome"] != "good":
-            raise InternalError(f"release {entry['n']} ({entry['sha256'][:12]}) failed: only a good release can be "
-                                "rolled back to; nothing was changed")
-        if entry["compose"].encode() == current:
-            raise InternalError(f"release {entry['n']} is what runs now: nothing to roll back to")
-        target: tuple[bytes, dict[str, Any]] | None = (entry["compose"].encode(),
-                                                       {**entry["record"], "sha256": entry["sha256"]})
-    else:
-        last = ctx.dest.last_good()
-        target = ctx.dest.previous_good() if last is not None and last[0] == current else last
-    if target is None:
-        raise InternalError("no earlier good deployment is recorded: nothing to roll back to")
-    why = restorable(ctx, target[1].get("images") or {})
-    if why is not None:
-        raise InternalError(f"cannot roll back to {describe(target[1])}: {why}; nothing was changed")
-    if current:
-        state = ctx.dest.read_state()
-        ctx.dest.record_failed(current, {**{k: state.get(k) for k in SOURCE_KEYS},
-                                         "reason": "rolled back by hand (dadc rollback)", "at": time.time()})
-    what = restore(ctx, timeout, stable, target)
-    record_good(ctx, target[0], {k: target[1].get(k) for k in SOURCE_KEYS})
-    return what
+def fail(ctx: Context, s: "Session", step: Step) -> None:
+    """The end of a recovery: the start fails, saying what runs now."""
+    texts = {"rolled-back": lambda: f"{s.failure}; rolled back to {restored(s)}, running again",
+             "instead": lambda: f"{s.failure}; the last good deployment runs instead: {restored(s)}",
+             "taken-down": lambda: f"{s.failure}; no previous good deployment: the release was taken down"}
+    raise HealthGateFailed(texts[step.reason](), rolled_back=step.reason != "taken-down", final=True)
+
+
+def left_running(ctx: Context) -> str:
+    return ", ".join(f"{c.name} ({c.state})" for c in ctx.docker.containers(ctx.project)) or "nothing"
