@@ -129,8 +129,8 @@ def upload(artifacts: list[Artifact], region: str | None) -> list[str]:
     """Put each made artifact at its URI (a pinned compose file: copy_object from that version)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from connector.runtime.seams.aws import AwsCloud
-    s3 = AwsCloud.for_region(region).client("s3")
+    from connector.runtime.seams.aws import factory
+    s3 = factory(region)().client("s3")  # type: ignore[attr-defined]
     done = []
     for a in artifacts:
         if not a.made:

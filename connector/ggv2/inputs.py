@@ -168,9 +168,9 @@ def _compose(config: settings.Config, options: ExportOptions) -> tuple[bytes | N
     key = config.params["DockerComposeFileS3Key"]
     pinned = config.params.get("DockerComposeFileS3Version")
     where = f"s3://{bucket}/{key}" + (f" (version {pinned})" if pinned else "")
-    from connector.runtime.seams.aws import AwsCloud
+    from connector.runtime.seams.aws import factory
     try:
-        fetched = AwsCloud.for_region(config.region).fetch(bucket, key, pinned)
+        fetched = factory(config.region)().fetch(bucket, key, pinned)
     except DadcError as exc:
         return None, f"{where} could not be read ({exc}); give --compose FILE"
     assert fetched is not None  # no If-None-Match: always bytes

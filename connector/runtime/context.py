@@ -64,21 +64,13 @@ class Context:
             wrong = self.dest.installed_unchanged()  # the folder is the DockerUserId user's to write
             if wrong:
                 raise UnsafeFile(f"{wrong}: refused to run it; nothing was changed", path=str(file))
-        return process.run(self.compose_argv(action, file, *extra), env=self.env, run_as=self.run_as,
-                           timeout=timeout, cwd=str(self.dest.root), check=check)
+        return self.compose.run(action, file, self.dest.root, *extra, env=self.env, run_as=self.run_as,
+                                timeout=timeout, check=check)
 
     def read_project(self, file: Path, where: str, timeout: float | None = None) -> "ComposeProject":
-        """The project as compose itself reads the file (`config`): compose is the authority on
-        what a file means, and a file it refuses is refused with compose's own reason (some
-        compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
-        from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
         from connector.plan import limit
-        result = self.run_compose("config", file, timeout=timeout or limit("config"), check=False)
-        try:
-            return composefile.project(result.stdout if result.returncode == 0 else "", self.env)
-        except InvalidParameter as exc:
-            reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
-            raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
+        return self.compose.read_project(file, self.dest.root, where, env=self.env, run_as=self.run_as,
+                                         timeout=timeout or limit("config"))
 
 
 def run_as_for(user_id: str | None, grant_docker_group: bool = False) -> process.RunAs | None:

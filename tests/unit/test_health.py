@@ -1,7 +1,6 @@
 """The health gate's judgement and the planner's gate: pure, on made-up engine states."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 

@@ -8,11 +8,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from packaging.version import InvalidVersion, Version
 
 from connector import profiles
-from connector.errors import CommandFailed, CommandNotFound
+from connector.errors import CommandFailed, CommandNotFound, InvalidParameter
 from connector.runtime.seams import process
+
+if TYPE_CHECKING:
+    from connector.runtime.composefile import ComposeProject
 
 PROJECT_LABEL = "com.docker.compose.project"
 SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
@@ -40,6 +45,24 @@ class ComposeCli:
     def command(self, action: str, file: Path, project_dir: Path, *extra: str) -> list[str]:
         argv = [*self.base, "-p", project_name(), "-f", str(file), "--project-directory", str(project_dir)]
         return argv + {"up": ["up", "-d"], "down": ["down"], "pull": ["pull"], "config": ["config"]}[action] + list(extra)
+
+    def run(self, action: str, file: Path, project_dir: Path, *extra: str, env: dict[str, str] | None = None,
+            run_as: process.RunAs | None = None, timeout: float | None = None, check: bool = True) -> process.Result:
+        return process.run(self.command(action, file, project_dir, *extra), env=env, run_as=run_as,
+                           timeout=timeout, cwd=str(project_dir), check=check)
+
+    def read_project(self, file: Path, project_dir: Path, where: str, *, env: dict[str, str] | None = None,
+                     run_as: process.RunAs | None = None, timeout: float) -> "ComposeProject":
+        """The project as compose itself reads the file (`config`): compose is the authority on
+        what a file means, and a file it refuses is refused with compose's own reason (some
+        compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
+        from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
+        result = self.run("config", file, project_dir, env=env, run_as=run_as, timeout=timeout, check=False)
+        try:
+            return composefile.project(result.stdout if result.returncode == 0 else "", env)
+        except InvalidParameter as exc:
+            reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
+            raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
 
 
 def find_executable(name: str) -> str | None:
