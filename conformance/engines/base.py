@@ -152,6 +152,8 @@ class Engine:
                         images[step["mark"]] = self.image_ids()
                 elif step.get("stop"):
                     entry.stop(options, cloud=self.cloud())
+                elif "rollback" in step:  # `dadc rollback [--to REF]`: the planned sequence, as the CLI runs it
+                    self._rollback(options, step["rollback"], sink)
                 elif step.get("corrupt"):
                     (dest / "docker-compose.yml").write_text(self.compose_files["corrupt"])
                 elif step.get("remove_images"):
@@ -174,6 +176,24 @@ class Engine:
                 images["now"] = self.image_ids()
             running = self.running(work, names)
         return compare(case, commands, messages, running, images), commands
+
+
+    def _rollback(self, options: RuntimeOptions, to: str, sink: Any) -> None:
+        from dataclasses import replace
+
+        from connector.errors import DadcError
+        from connector.plan import plan_rollback
+        from connector.runtime import executor
+        from connector.runtime.rollback import restored
+        from connector.runtime.status import failure
+        rollback_options = replace(options, to=to or None)
+        ctx = entry.build(rollback_options, self.cloud(), self.pause, self.clock)
+        try:
+            with entry.lock_for(ctx):
+                session = executor.execute(ctx, plan_rollback(ctx.config.profile, rollback_options))
+            sink.publish({"status": "rolled back", "to": restored(session)})
+        except DadcError as exc:  # as the CLI says it, in the shape of a status message
+            sink.publish(failure(str(exc), exc.error))
 
 
 def install_fakes(bin_dir: Path) -> Path:

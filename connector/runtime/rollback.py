@@ -112,7 +112,7 @@ def refuse_failed(ctx: Context, s: "Session", step: Step) -> None:
 def _candidates(ctx: Context, s: "Session", target: str) -> list[tuple[bytes, dict[str, Any]]]:
     if target.startswith("ref:"):
         entry = ctx.dest.entry(target[4:])
-        if entry["outcome"] != "good":
+        if entry["outcome"] != "good" or ctx.dest.failed_release(entry["sha256"]) is not None:  # failed since
             raise InternalError(f"release {entry['n']} ({entry['sha256'][:12]}) failed: only a good release can be "
                                 "rolled back to; nothing was changed")
         if entry["compose"].encode() == ctx.dest.local_copy():
