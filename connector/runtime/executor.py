@@ -219,7 +219,9 @@ def _install(ctx: Context, s: Session, step: Step) -> None:
 
 def _up(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
+    began = ctx.clock()
     ctx.run_compose("up", _file(ctx, s, step), timeout=step.timeout)
+    log.info("its up took %.2fs", ctx.clock() - began)
     have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
     missing = [name for name in s.project.names if name not in have]
     if missing:

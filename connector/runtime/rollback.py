@@ -171,6 +171,8 @@ def restored(s: "Session") -> str:
 
 def fail(ctx: Context, s: "Session", step: Step) -> None:
     """The end of a recovery: the start fails, saying what runs now."""
+    if step.reason != "taken-down":
+        log.info("%s is running again", restored(s))
     texts = {"rolled-back": lambda: f"{s.failure}; rolled back to {restored(s)}, running again",
              "instead": lambda: f"{s.failure}; the last good deployment runs instead: {restored(s)}",
              "taken-down": lambda: f"{s.failure}; no previous good deployment: the release was taken down"}
