@@ -6,6 +6,7 @@ offline runs it. `--definition` and `--parameters` (a bare Parameters object, wi
 take the same forms."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from connector.errors import InvalidParameter, SourceError, Unreachable
 from connector.options import RuntimeOptions
 from connector.runtime.seams.aws import Cloud
+from connector.runtime.seams.s3 import Fetched
 from connector.runtime.seams.local import atomic_write
 
 if TYPE_CHECKING:
@@ -83,12 +85,12 @@ class S3Object:
         self.etag: str | None = None
         self.cache = state_dir / "definitions" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".json")
         self._first = True
+        self.in_child = False  # `dadc run`: each GET in a short-lived child (fetchdef.py), boto3 never loaded here
 
     def read(self, *, force: bool = False) -> bytes | None:
         first, self._first = self._first, False
         try:
-            fetched = self.make_cloud().fetch(self.bucket, self.key, None,
-                                              if_none_match=None if force or first else self.etag)
+            fetched = self._fetch(None if force or first else self.etag)
         except (Unreachable, SourceError) as exc:
             if first and self.cache.is_file():  # booting offline: the last good definition runs
                 log.warning("%s: %s; running the last good definition kept in %s", self.name, exc, self.cache)
@@ -103,6 +105,27 @@ class S3Object:
             return None
         self.etag = fetched.etag
         return fetched.raw
+
+    def _fetch(self, etag: str | None) -> Fetched | None:
+        if not self.in_child:
+            return self.make_cloud().fetch(self.bucket, self.key, None, if_none_match=etag)
+        from connector.runtime import fetchdef
+        from connector.runtime.seams import process
+        import os
+        root = str(Path(__file__).resolve().parents[2])  # the same dadc as this process, wherever it runs from
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
+        done = process.run([sys.executable, "-m", "connector.runtime.fetchdef", self.name, etag or ""],
+                           timeout=120, check=False, env=env)
+        try:
+            answer = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise SourceError(f"{self.name}: the fetch exited {done.returncode}: "
+                              f"{done.stderr.strip()[-300:] or 'no answer'}") from None
+        if "error" in answer:
+            raise fetchdef.KINDS.get(answer["error"], SourceError)(answer["message"])
+        if not answer["changed"]:
+            return None
+        return Fetched(base64.b64decode(answer["raw"]), None, answer["etag"])
 
     def keep(self, raw: bytes) -> None:
         self.cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

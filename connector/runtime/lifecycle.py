@@ -4,9 +4,10 @@ A changed definition is a new deployment with the original's semantics: validate
 invalid one is a fail status and changes nothing), then the old connector's stop sequence under
 the *old* definition's version and parameters, then the new start sequence under *its* version.
 
-Where a start runs: for a local definition, in a `dadc deploy` child, so the long-lived process
-never loads boto3; for an S3 definition (boto3 is loaded for the polling anyway) in-process, so a
-fleet does not pay a child's start-up on each change.
+Where a start runs: in a `dadc deploy` child, so the long-lived process never loads boto3 nor
+YAML; for an S3 definition each poll's conditional GET runs in a short-lived child too
+(runtime/fetchdef.py). A device runs one dadc: its steady memory is that of the loop alone, and a
+poll costs one child's start-up (bench/fleet.py measures it).
 """
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ class Runner:
         self.options, self.definition, self.sink, self.make_context = options, definition, sink, make_context
         self.source = definition.source
         s3 = isinstance(self.source, S3Object)
+        if s3:
+            self.source.in_child = True  # type: ignore[union-attr]
         self.poll = options.poll if options.poll is not None else DEFAULT_S3_POLL if s3 else None
-        self.in_process = s3
         self.wake = threading.Event()
         self.stopping = self.reread = False
         self.stop_deadline: float | None = None  # set by SIGTERM/SIGINT: the stop limit counts from there
@@ -50,6 +52,7 @@ class Runner:
         self.lock: Lock | None = None
         self.exit_code = 0
         self.rolled_back: str | None = None  # the definition whose release failed and was rolled back
+        self.succeeded = False  # the deploy child published a success status
 
     # --- signals -------------------------------------------------------------------------------
     def _signal(self, signum: int, frame: Any) -> None:
@@ -108,8 +111,9 @@ class Runner:
             if self.lock is not lock and self.lock is not None:
                 self.lock.release()
         self.ctx, self.lock, self.rolled_back = new, lock, None
+        self.succeeded = False
         code = self._start(new, raw)
-        if code == 0:
+        if code == 0 or self.succeeded:  # a SIGTERM just after the child said success: it did succeed
             self.source.keep(raw)
         elif code == ROLLED_BACK and old is not None:
             log.warning("the previous deployment runs again: it stays until the definition changes")
@@ -137,10 +141,6 @@ class Runner:
                 return code
 
     def _start_once(self, ctx: Context, raw: bytes) -> int:
-        if self.in_process:
-            from connector.runtime import deploy
-            outcome = deploy.start(ctx, self.sink)
-            return 0 if outcome else ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else FINAL
         snapshot = ctx.dest.write_work("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
@@ -153,6 +153,8 @@ class Runner:
             payload = json.loads(line)
         except ValueError:
             return
+        if isinstance(payload, dict) and payload.get("status") == "success":
+            self.succeeded = True
         self.sink.publish(payload)
 
     def _check(self, force: bool) -> None:

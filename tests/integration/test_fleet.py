@@ -137,7 +137,7 @@ def test_a_fleet_topic_per_device_and_an_offline_boot_on_the_kept_definition(bed
         offline = dict(os.environ, AWS_ENDPOINT_URL="http://127.0.0.1:9")
         device = Device(bed, *args, env=offline)
         got_topic, payload, _ = subscriber.get(timeout=120)
-        assert got_topic == topic and payload["status"] == "success", payload
+        assert got_topic == topic and payload["status"] == "success", (payload, device.logged()[-4000:])
         assert wait_for(lambda: "running the last good definition kept in" in device.logged()
                         and "offline fallback: deploying the local copy" in device.logged(), timeout=60)
         assert device.stop() == 0
