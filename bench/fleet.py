@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import boto3
-from common import ROOT, load_testbed, memory_kb
+from common import ROOT, cpu_with_children, load_testbed, memory_kb
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 POLL = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
@@ -121,8 +121,12 @@ def main() -> None:
         pss = sum(pss_kb(p.pid) for p in devices)
         log = Path(env["DADC_TESTBED_DIR"]) / "moto.log"
         mark, idle_from = log.stat().st_size, time.monotonic()
+        cpu0 = sum(cpu_with_children(p.pid) for p in devices)
         time.sleep(2 * POLL)  # an idle fleet: what it costs S3 is what this window sees
         idle = definition_requests(log, bucket, mark)
+        cpu = sum(cpu_with_children(p.pid) for p in devices) - cpu0  # each poll's child included
+        per_poll = cpu / max(idle, 1)
+        steady = max(memory_kb(p.pid)["rss"] for p in devices)
         per_hour = idle / N / (time.monotonic() - idle_from) * 3600
         second = s3.put_object(Bucket=bucket, Key="compose.yml", Body=compose("2"))["VersionId"]
         changed = time.monotonic()
@@ -141,7 +145,9 @@ def main() -> None:
     lost = 2 * N - reported
     print(f"| fleet of {N} (`bench/fleet.py {N} {POLL:g}`) | every device on the new release {took:.1f} s after the "
           f"definition changed{'' if converged else ' (NOT all)'}; idle: {per_hour:.0f} S3 requests per device per hour; "
-          f"{lost} status messages lost; dadc's memory: {pss / 1024:.0f} MB PSS in all ({rss / 1024 / N:.0f} MB RSS each); "
+          f"{lost} status messages lost; dadc's memory: {pss / 1024:.0f} MB PSS in all ({rss / 1024 / N:.0f} MB RSS each, "
+          f"steady at most {steady / 1024:.1f} MB); CPU per poll {per_poll:.2f} s of one core (the loop's own included), "
+          f"{100 * per_poll / POLL:.2f}% of a core per device at this poll; "
           f"booted in {booted:.0f} s | within {POLL:g} + 30 s; 0 lost |")
 
 
