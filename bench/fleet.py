@@ -110,7 +110,7 @@ def main() -> None:
                 [sys.executable, "-m", "connector", "run", "--definition", f"s3://{bucket}/{KEY}",
                  "--poll", str(POLL), "--destination", str(d / "dest"), "--state-dir", str(d / "state"),
                  "--device-id", f"dev{i:04d}", "--status-topic-prefix", "fleet/{device}/", "--mqtt", env["DADC_MQTT"],
-                 "--compose-command", "docker-compose"],
+                 "--compose-command", "docker-compose", "--compose-env", "DADC_JOURNAL", "--compose-env", "DADC_FAKE_STATE"],
                 cwd=ROOT, env=device_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             if i % 10 == 9:  # a fleet boots over time, not all in the same second
                 drain(time.monotonic() + 0.5, first)
