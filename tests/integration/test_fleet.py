@@ -129,6 +129,7 @@ def test_a_fleet_topic_per_device_and_an_offline_boot_on_the_kept_definition(bed
     subscriber = Subscriber(testbed_env["DADC_MQTT"], "things/+/dockerapplicationdeploymentconnector/message/status")
     args = ["--definition", f"s3://{bed.bucket}/{DEFINITION_KEY}", "--state-dir", str(tmp_path / "state"),
             "--mqtt", testbed_env["DADC_MQTT"], "--device-id", "dev-42", "--status-topic-prefix", "things/{device}/"]
+    device = None
     try:
         device = Device(bed, *args)
         got_topic, payload, _ = subscriber.get(timeout=120)
@@ -142,6 +143,8 @@ def test_a_fleet_topic_per_device_and_an_offline_boot_on_the_kept_definition(bed
                         and "offline fallback: deploying the local copy" in device.logged(), timeout=60)
         assert device.stop() == 0
     finally:
+        if device is not None and device.proc.poll() is None:  # a failed assertion leaves no device behind
+            device.stop()
         subscriber.close()
 
 
