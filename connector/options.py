@@ -35,7 +35,7 @@ class RuntimeOptions:
                               group="definition")
     connector_id: str | None = opt("--connector-id", "which connector of the definition, when it has several",
                                    metavar="ID", group="definition")
-    poll: float | None = opt("--poll", "read the definition again every SECONDS (give or take 10%%) and deploy it "
+    poll: float | None = opt("--poll", "read the definition again at least every SECONDS (each wait 80-100%% of it) and deploy it "
                              "when it changed; SIGHUP reads it at once (default: 300 for s3://, else only on SIGHUP)",
                              metavar="SECONDS", commands=frozenset({"run"}), child=False, group="definition")
     state_dir: str = opt("--state-dir", "where dadc keeps the last good S3 definition, for a device that boots "

@@ -47,7 +47,10 @@ def start(ctx: Context, sink: Sink) -> Outcome:
             observed = pool.submit(observe, ctx)  # the engine answers while boto3 loads
             ctx.cloud  # noqa: B018
             steps = plan_start(ctx.config.profile, p, observed.result(), ctx.options)
-        session = executor.execute(ctx, steps)
+        # the record of what runs (image ids, digests) is bookkeeping for a later rollback: it is
+        # made after the status message is out, which says only what happened
+        after = steps[-1:] if steps and steps[-1].kind == "record" else []
+        session = executor.execute(ctx, steps[:len(steps) - len(after)])
     except DadcError as exc:
         log.error("deployment failed (%s): %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
@@ -59,4 +62,8 @@ def start(ctx: Context, sink: Sink) -> Outcome:
     # what ran: the definition's file, or, offline, the local copy and where it came from
     sink.publish(success(*session.source()))
     log.info("deployment succeeded")
+    try:
+        executor.execute(ctx, after, session)
+    except DadcError as exc:  # it runs and said so; only a later rollback to it is lost
+        log.error("recording the deployment for a rollback failed: %s", exc)
     return Outcome(True)

@@ -198,6 +198,7 @@ class Runner:
         return self.exit_code or (0 if ok else 1)
 
     def _jittered(self) -> float:
-        """The poll interval, give or take 10%: a fleet's requests spread out instead of bunching."""
+        """80-100% of the poll interval: a fleet's requests spread out instead of bunching, and a
+        change is still seen within the interval the operator chose."""
         assert self.poll is not None
-        return self.poll * random.uniform(0.9, 1.1)
+        return self.poll * random.uniform(0.8, 1.0)
