@@ -80,7 +80,7 @@ PLANTS: dict[str, Callable[[Path, Path, Path], None]] = {
     ".docker": lambda dest, target, secret: (dest / ".docker").symlink_to(target),
     "lock": lambda dest, target, secret: (dest / ".dadc" / "lock").symlink_to(secret),
     "record": lambda dest, target, secret: (dest / ".dadc" / "state.json").symlink_to(secret),
-    "last-good": lambda dest, target, secret: (dest / ".dadc" / "last-good.json").symlink_to(secret),
+    "history": lambda dest, target, secret: (dest / ".dadc" / "records.json").symlink_to(secret),
     "compose file": lambda dest, target, secret: (dest / "docker-compose.yml").symlink_to(secret),
 }
 
@@ -93,7 +93,7 @@ def test_a_link_planted_by_the_docker_user_is_never_followed(bed: Bed, shared: P
     assert _as_user(bed, "deploy", definition).returncode == 0  # dadc's folders exist
     _as_user(bed, "stop", definition)
     target, secret = _outside(shared)
-    planted = {"lock": ".dadc/lock", "record": ".dadc/state.json", "last-good": ".dadc/last-good.json",
+    planted = {"lock": ".dadc/lock", "record": ".dadc/state.json", "history": ".dadc/records.json",
                "compose file": "docker-compose.yml"}
     if what in planted:
         (dest / planted[what]).unlink(missing_ok=True)
