@@ -129,24 +129,25 @@ def dadc_install(wheel: str, dadc_version: str) -> str:
             f'"{v}/bin/python" -m pip install --disable-pip-version-check -q "{{artifacts:path}}/{wheel}"\n')
 
 
+def _exec_dadc(action: str, dadc_version: str) -> str:
+    """The configuration's parameters as dadc's --parameters file, then dadc ACTION in its place.
+    DADC_OPTIONS: dadc options from the configuration (--mqtt ..., --health-gate ...), split on spaces."""
+    return (f'printf \'%s\' "$DADC_PARAMETERS" > "{{work:path}}/parameters.json"\n'
+            f'exec "{venv(dadc_version)}/bin/dadc" {action} --parameters "{{work:path}}/parameters.json" '
+            f'--version "$DADC_CONNECTOR" --state-dir "{{work:path}}/state" $DADC_OPTIONS\n')
+
+
 def dadc_run(dadc_version: str) -> str:
-    v = venv(dadc_version)
-    return (f'set -eu\nprintf \'%s\' "$DADC_PARAMETERS" > "{{work:path}}/parameters.json"\n'
-            f'echo $$ > "{{work:path}}/dadc.pid"  # exec keeps the pid: Shutdown signals this process\n'
-            f'# DADC_OPTIONS: dadc options from the configuration (--mqtt ..., --health-gate ...), split on spaces\n'
-            f'exec "{v}/bin/dadc" run --parameters "{{work:path}}/parameters.json" --version "$DADC_CONNECTOR" '
-            f'--state-dir "{{work:path}}/state" $DADC_OPTIONS\n')
+    return ('set -eu\necho $$ > "{work:path}/dadc.pid"  # exec keeps the pid: Shutdown signals this process\n'
+            + _exec_dadc("run", dadc_version))
 
 
 def dadc_shutdown(dadc_version: str) -> str:
     """`dadc run` holds its destination for its whole life, and on SIGTERM runs the version's stop
     sequence within the stop limit: Shutdown signals it and waits for it (the nucleus ends Run
     only after Shutdown, within a 5 s grace). With no `dadc run` alive, `dadc stop` does it."""
-    v = venv(dadc_version)
-    return (f'set -eu\nPID=$(cat "{{work:path}}/dadc.pid" 2>/dev/null || true)\n'
-            f'alive() {{ [ -n "$PID" ] && grep -q dadc "/proc/$PID/cmdline" 2>/dev/null '
-            f'&& ! grep -q "^State:[[:space:]]*Z" "/proc/$PID/status" 2>/dev/null; }}\n'
-            f'if alive; then\n  kill -TERM "$PID"\n  while alive; do sleep 1; done\n  exit 0\nfi\n'
-            f'printf \'%s\' "$DADC_PARAMETERS" > "{{work:path}}/parameters.json"\n'
-            f'exec "{v}/bin/dadc" stop --parameters "{{work:path}}/parameters.json" --version "$DADC_CONNECTOR" '
-            f'--state-dir "{{work:path}}/state" $DADC_OPTIONS\n')
+    return ('set -eu\nPID=$(cat "{work:path}/dadc.pid" 2>/dev/null || true)\n'
+            'alive() { [ -n "$PID" ] && grep -q dadc "/proc/$PID/cmdline" 2>/dev/null '
+            '&& ! grep -q "^State:[[:space:]]*Z" "/proc/$PID/status" 2>/dev/null; }\n'
+            'if alive; then\n  kill -TERM "$PID"\n  while alive; do sleep 1; done\n  exit 0\nfi\n'
+            + _exec_dadc("stop", dadc_version))
