@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # benchmarks run this tree's dadc, not an installed one
+sys.path.insert(0, str(ROOT))  # and this tree's harness (the fleet's fake docker and compose)
 
 SERVICE = """  {name}:
     image: {image}

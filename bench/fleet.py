@@ -23,6 +23,8 @@ from pathlib import Path
 import boto3
 from common import ROOT, cpu_with_children, load_testbed, memory_kb
 
+from conformance.engines.base import install_fakes
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 POLL = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
 KEY = "group/definition.json"
@@ -68,9 +70,7 @@ def main() -> None:
     first = s3.put_object(Bucket=bucket, Key="compose.yml", Body=compose("1"))["VersionId"]
     s3.put_object(Bucket=bucket, Key=KEY, Body=definition(bucket, first))
     work = Path(tempfile.mkdtemp(prefix="dadc-fleet-"))
-    (work / "bin").mkdir()
-    for tool in ("docker", "docker-compose"):
-        shutil.copy(ROOT / "conformance" / "engines" / "fakebin" / tool, work / "bin" / tool)
+    install_fakes(work / "bin")
 
     got: "queue.Queue[tuple[str, dict]]" = queue.Queue()  # type: ignore[type-arg]
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-bench-{uuid.uuid4().hex[:6]}")

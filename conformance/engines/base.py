@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -84,6 +86,13 @@ class Engine:
     def compose_command(self) -> str: return "docker-compose"
     def make_sink(self) -> Any: return CapturingSink()
     def run_session(self) -> Any: return _null()
+
+    @contextmanager
+    def tools(self, work: Path) -> Iterator[None]:
+        """The recording docker and compose, first on PATH (the docker engine's run the real ones)."""
+        bin_dir = install_fakes(work / "bin")
+        with patched_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"):
+            yield
     def reset(self) -> None: pass
 
     def render(self, name: str) -> str:
@@ -110,7 +119,6 @@ class Engine:
                               compose_env=HARNESS_ENV, **extra, **more)
 
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
-        bin_dir = install_fakes(work / "bin")
         journal = work / "journal"
         journal.touch()
         dest = work / "dest"
@@ -135,8 +143,8 @@ class Engine:
         messages: list[dict[str, Any]] = []
         images: dict[str, set[str]] = {}
         last = ""
-        with patched_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", DADC_JOURNAL=str(journal),
-                             DADC_FAKE_STATE=str(work / "state"), DADC_FAKE_DEST=str(dest)):
+        with self.tools(work), patched_environ(DADC_JOURNAL=str(journal), DADC_FAKE_STATE=str(work / "state"),
+                                               DADC_FAKE_DEST=str(dest)):
             for step in case.spec["steps"]:
                 mark = len(journal.read_text().splitlines())
                 sink = self.make_sink()
@@ -197,11 +205,15 @@ class Engine:
 
 
 def install_fakes(bin_dir: Path) -> Path:
-    """The recording docker and docker-compose (conformance/engines/fakebin), ready to run."""
+    """The recording docker and docker-compose (conformance/engines/fake.py) as executables, for
+    what runs them as programs: the docker engine's recording, the contract test, the fleet bench.
+    Each runs this interpreter with -IS (no site: the fake needs only the standard library)."""
     bin_dir.mkdir()
+    script = bin_dir / "fake.py"
+    script.write_bytes((resources.files("conformance.engines") / "fake.py").read_bytes())
     for tool in ("docker", "docker-compose"):
         target = bin_dir / tool
-        target.write_bytes((resources.files("conformance.engines") / "fakebin" / tool).read_bytes())
+        target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(script))} {tool} \"$@\"\n")
         target.chmod(0o755)
     return bin_dir
 

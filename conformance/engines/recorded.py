@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from conformance.engines import fake
 from conformance.engines.base import KEY, Engine, patched_environ
 from connector.errors import CredentialsUnreachable, InvalidParameter
+from connector.runtime.seams import process
 from connector.runtime.seams.s3 import Fetched, SourceUnreachable
 from connector.runtime.seams.secrets import Login, parse_secret
 
@@ -89,6 +91,13 @@ class RecordedEngine(Engine):
         with patched_environ(DADC_FAKE_OFFLINE="1"):
             yield
 
+    @contextmanager
+    def tools(self, work: Path) -> Iterator[None]:
+        """The fake docker and compose answer in-process, behind dadc's process seam: what dadc runs
+        and how it runs it are unchanged, only no process is forked for the fake."""
+        with process.substituted(fake.call):
+            yield
+
     def pause(self, seconds: float) -> None:
         """The recorded engine's time is virtual: a pause moves its clock on, and nothing waits."""
         self._now += seconds
@@ -105,7 +114,7 @@ class RecordedEngine(Engine):
         return self._cloud.put(bucket, key, text.encode())
 
     def make_secrets(self, registry: str = "private") -> str:
-        """wrong: the authenticated registry's user with a password it refuses (fakebin/docker)."""
+        """wrong: the authenticated registry's user with a password it refuses (fake.py)."""
         host = self.images[f"{'private' if registry == 'wrong' else registry}_image"].split("/")[0]
         arn = SECRET_ARN.replace("conformance", f"conformance-{registry}")
         password = "wrong-password" if registry == "wrong" else "recorded-password"

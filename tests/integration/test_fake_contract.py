@@ -1,5 +1,6 @@
-"""The recorded engine's fakes refuse what the real CLIs refuse: the same commands run against the
-fake `docker` and `docker-compose` (conformance/engines/fakebin) and the real ones on the test bed,
+"""The recorded engine's fakes refuse what the real CLIs refuse: the same commands run through dadc's
+process seam against the fake `docker` and `docker-compose` (conformance/engines/fake.py, in-process
+as the recorded engine runs them) and the real ones on the test bed,
 each must accept or refuse alike, and leave the same state behind. Every command a fake implements
 has a case here."""
 from __future__ import annotations
@@ -8,12 +9,12 @@ import os
 import subprocess
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from conformance.engines.base import install_fakes
+from conformance.engines import fake as fakes
+from connector.runtime.seams import process
 from tests.integration.conftest import docker
 
 ZEROS = "sha256:" + "0" * 64
@@ -78,20 +79,22 @@ class Tools:
         self.fake, self.tmp = fake, tmp
         self.env = dict(os.environ)
         if fake:
-            bin_dir = install_fakes(tmp / "bin")
             self.env.update(DADC_JOURNAL=str(tmp / "journal"), DADC_FAKE_STATE=str(tmp / "state"),
                             DADC_FAKE_DEST=str(tmp))
-            self.docker, self.compose = [str(bin_dir / "docker")], [str(bin_dir / "docker-compose")]
+            self.docker, self.compose = ["docker"], ["docker-compose"]
         else:
             self.docker, self.compose = ["docker"], compose_v2.split()
 
-    def run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, argv: list[str], stdin: str | None = None) -> process.Result:
         tool, rest = argv[0], argv[1:]
-        return subprocess.run([*(self.docker if tool == "docker" else self.compose), *rest], input=stdin,
-                              capture_output=True, text=True, env=self.env, timeout=300, cwd=self.tmp)
+        command = [*(self.docker if tool == "docker" else self.compose), *rest]
+        if not self.fake:
+            return process.run(command, input=stdin, env=self.env, timeout=300, cwd=str(self.tmp), check=False)
+        with process.substituted(fakes.call):
+            return process.run(command, input=stdin, env=self.env, timeout=300, cwd=str(self.tmp), check=False)
 
 
-def _refused(case: Case, tools: Tools, done: subprocess.CompletedProcess[str], values: dict[str, str]) -> bool:
+def _refused(case: Case, tools: Tools, done: process.Result, values: dict[str, str]) -> bool:
     if done.returncode != 0 or case.judge == "exit":
         return done.returncode != 0
     if case.judge == "printed":  # compose v2 may exit 0 on a file it refuses: what counts is the project
@@ -151,14 +154,9 @@ def _cleanup(project: str) -> None:
 
 
 def test_every_command_a_fake_implements_has_a_case() -> None:
-    """The subcommands the fakes act on (their case labels) each appear in CASES."""
-    import re
-    docker_fake = (resources.files("conformance.engines") / "fakebin" / "docker").read_text()
-    compose_fake = (resources.files("conformance.engines") / "fakebin" / "docker-compose").read_text()
-    implemented = {f"docker {m}" for m in re.findall(r"^  ([a-z]+)\)", docker_fake, re.M)}
-    implemented |= {f"compose {m}" for m in re.findall(r"^  ([a-z]+)\)", compose_fake, re.M)}
+    """What the fakes act on (fake.COMMANDS, built from their handler tables) each appear in CASES."""
     covered: set[str] = set()
     for case in CASES:
         words = [w for w in case.argv[1:] if not w.startswith("-") and "{" not in w and "/" not in w]
         covered |= {f"{case.argv[0]} {w}" for w in words}
-    assert implemented <= covered, implemented - covered
+    assert fakes.COMMANDS <= covered, fakes.COMMANDS - covered

@@ -141,3 +141,48 @@ def test_a_scenario_whose_expectations_miss_a_version_is_a_harness_error(tmp_pat
     case_file.write_text(json.dumps(case))
     assert cli.main(["conformance", "--cases", str(copy)]) == 3
     assert "expectations cover versions [1, 2, 3, 4, 5, 6], the scenario [1, 2, 3, 4, 5, 6, 7]" in capsys.readouterr().err
+
+
+def test_the_fake_executables_answer_as_the_in_process_fake(tmp_path: Path) -> None:
+    """The docker engine and the fleet bench run the fakes as programs (install_fakes); the recorded
+    engine calls them behind the process seam. The same commands give the same replies, journal
+    lines and state either way; and the password never reaches the journal."""
+    import os
+    import subprocess
+
+    from conformance.engines import fake
+    from conformance.engines.base import install_fakes
+    from connector.runtime.seams import process
+
+    compose = "services:\n  web:\n    image: r.example/app:1\n    labels:\n      dadc.behaviour: healthy\n"
+    commands = [(["docker-compose", "-p", "p", "-f", "{dir}/c.yml", "up", "-d"], None),
+                (["docker", "ps", "-q"], None), (["docker", "inspect", "recorded-web"], None),
+                (["docker", "tag", "r.example/app:1", "r.example/app@sha256:" + "0" * 64], None),
+                (["docker", "login", "-u", "u", "--password-stdin", "r.example"], "s3cret-password\n"),
+                (["docker", "image", "inspect", "r.example/app:1", "nope:1"], None),
+                (["docker-compose", "-p", "p", "-f", "{dir}/c.yml", "down"], None)]
+    seen = {}
+    for side in ("program", "in-process"):
+        folder = tmp_path / side
+        folder.mkdir()
+        (folder / "c.yml").write_text(compose)
+        env = {**os.environ, "DADC_JOURNAL": str(folder / "journal"), "DADC_FAKE_STATE": str(folder / "state")}
+        replies = []
+        for argv, stdin in commands:
+            argv = [a.replace("{dir}", str(folder)) for a in argv]
+            if side == "program":
+                bin_dir = folder / "bin" if (folder / "bin").exists() else install_fakes(folder / "bin")
+                done = subprocess.run([str(bin_dir / argv[0]), *argv[1:]], input=stdin, capture_output=True,
+                                      text=True, env=env)
+                replies.append((done.returncode, done.stdout, done.stderr))
+            else:
+                with process.substituted(fake.call):
+                    got = process.run(argv, input=stdin, env=env, check=False)
+                replies.append((got.returncode, got.stdout, got.stderr))
+        journal = (folder / "journal").read_text().replace(str(folder), "{dir}")
+        assert "s3cret" not in journal
+        seen[side] = (replies, journal, (folder / "state").read_text())
+    assert seen["program"] == seen["in-process"]
+    replies, journal, _ = seen["program"]
+    assert [r[0] for r in replies] == [0, 0, 0, 1, 0, 1, 0]  # the digest tag and the missing image refused
+    assert "\tyes\n" in journal and journal.count("\n") == len(commands)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from conformance.behaviour_cases import discover
-from conformance.engines.base import HARNESS_ENV, KEY, CapturingSink, install_fakes, patched_environ
+from conformance.engines.base import HARNESS_ENV, KEY, CapturingSink, patched_environ
 from conformance.engines.recorded import RecordedEngine
 from connector.options import RuntimeOptions
 from connector.plan import plan_rollback
@@ -47,12 +47,12 @@ class Recovery(RuleBasedStateMachine):
         self.stack.callback(shutil.rmtree, self.work, True)
         _, compose = discover()
         self.engine = RecordedEngine(compose)
-        bin_dir = install_fakes(self.work / "bin")
         self.dest = self.work / "dest"
         self.dest.mkdir(mode=0o700)
         (self.work / "journal").touch()
+        self.stack.enter_context(self.engine.tools(self.work))
         self.stack.enter_context(patched_environ(
-            **self.engine.environment(self.work), PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            **self.engine.environment(self.work),
             DADC_JOURNAL=str(self.work / "journal"), DADC_FAKE_STATE=str(self.work / "state"),
             DADC_FAKE_DEST=str(self.dest)))
         definition = self.work / "definition.json"

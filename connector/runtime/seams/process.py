@@ -18,12 +18,18 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from connector.errors import CommandFailed, CommandNotFound, Interrupted
 
 log = logging.getLogger("dadc.process")
+# A stand-in for the tools behind the seam: (argv, stdin, env, cwd) -> (exit code, stdout, stderr),
+# or None for a command it does not stand in for. Only the conformance harness's recorded engine
+# sets one (substituted()): its fake docker and compose then answer in-process.
+Substitute = Callable[[Sequence[str], "str | None", Mapping[str, str], "str | None"], "tuple[int, str, str] | None"]
+_substitute: Substitute | None = None
 SLICE = 0.25  # how often a waiting run() looks for an interrupt
 GRACE = 3.0  # SIGTERM to the group, then SIGKILL after this long
 _interrupt = threading.Event()
@@ -79,6 +85,17 @@ class Result:
     stderr: str
 
 
+@contextmanager
+def substituted(stand_in: Substitute) -> Iterator[None]:
+    """Within: run() asks stand_in first; everything else (logging, checks, scrubbing) is unchanged."""
+    global _substitute
+    saved, _substitute = _substitute, stand_in
+    try:
+        yield
+    finally:
+        _substitute = saved
+
+
 def _end_group(proc: subprocess.Popen[str]) -> None:
     """SIGTERM to the command's whole group, SIGKILL after the grace; reaped either way."""
     for sig, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, 30.0)):
@@ -101,6 +118,21 @@ def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | 
     argv = tuple(argv)
     check_interrupt()
     log.info("run: %s%s", shlex.join(argv), " (stdin: <redacted>)" if input is not None else "")
+    reply = _substitute(argv, input, os.environ if env is None else env, cwd) if _substitute else None
+    if reply is None:
+        reply = _launch(argv, input, env, timeout, run_as, secrets, cwd)
+    returncode, out, err = reply
+    result = Result(argv, returncode, scrub(out, secrets), scrub(err, secrets))
+    if check and returncode != 0:
+        tail = result.stderr.strip().splitlines()[-3:]
+        raise CommandFailed(f"{shlex.join(argv)} exited {returncode}: {' / '.join(tail)}",
+                            argv=list(argv), returncode=returncode, stderr=result.stderr, timeout=False)
+    return result
+
+
+def _launch(argv: tuple[str, ...], input: str | None, env: dict[str, str] | None, timeout: float | None,
+            run_as: RunAs | None, secrets: Sequence[str], cwd: str | None) -> tuple[int, str, str]:
+    """The command in a process group of its own, bounded by timeout and cut short by an interrupt."""
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
@@ -131,12 +163,7 @@ def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | 
                 _, err = proc.communicate()
                 raise CommandFailed(f"{shlex.join(argv[:6])}... did not finish within {timeout:g}s",
                                     argv=list(argv), timeout=True, stderr=scrub(err or "", secrets)) from None
-    result = Result(argv, proc.returncode, scrub(out, secrets), scrub(err, secrets))
-    if check and proc.returncode != 0:
-        tail = result.stderr.strip().splitlines()[-3:]
-        raise CommandFailed(f"{shlex.join(argv)} exited {proc.returncode}: {' / '.join(tail)}",
-                            argv=list(argv), returncode=proc.returncode, stderr=result.stderr, timeout=False)
-    return result
+    return proc.returncode, out, err
 
 
 def spawn(argv: Sequence[str], on_line: Callable[[str], None], *, grace: float = 30.0) -> int:
