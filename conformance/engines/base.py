@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
 from connector.options import RuntimeOptions
-from connector.runtime import entry
+from connector.runtime import context, starting, stopping
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 KEY = "conformance/docker-compose.yml"
@@ -61,7 +61,7 @@ def patched_environ(**values: str | None) -> Iterator[None]:
 
 
 class Engine:
-    """Runs one case: upload, deploy/stop through connector.runtime.entry, journal, compare."""
+    """Runs one case: upload, start and stop through connector.runtime's starting and stopping, journal, compare."""
 
     name = "base"
     images: dict[str, str] = {}
@@ -155,11 +155,11 @@ class Engine:
                     away = self.offline() if step.get("offline") else self.registry_down() \
                         if step.get("registry_down") else _null()
                     with away:
-                        entry.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
+                        starting.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
                     if "mark" in step:
                         images[step["mark"]] = self.image_ids()
                 elif step.get("stop"):
-                    entry.stop(options, cloud=self.cloud())
+                    stopping.stop_definition(options, self.cloud())
                 elif "rollback" in step:  # `dadc rollback [--to REF]`: the planned sequence, as the CLI runs it
                     self._rollback(options, step["rollback"], sink)
                 elif step.get("corrupt"):
@@ -195,9 +195,9 @@ class Engine:
         from connector.runtime.rollback import restored
         from connector.runtime.status import failure
         rollback_options = replace(options, to=to or None)
-        ctx = entry.build(rollback_options, self.cloud(), self.pause, self.clock)
+        ctx = context.for_options(rollback_options, self.cloud(), self.pause, self.clock)
         try:
-            with entry.lock_for(ctx):
+            with ctx.dest.lock():
                 session = executor.execute(ctx, plan_rollback(ctx.config.profile, rollback_options))
             sink.publish({"status": "rolled back", "to": restored(session)})
         except DadcError as exc:  # as the CLI says it, in the shape of a status message

@@ -114,7 +114,7 @@ def interrupt_on_signals() -> None:
 
 
 def deploy(args: argparse.Namespace) -> int:
-    from connector.runtime import entry
+    from connector.runtime import starting
     from connector.runtime.seams import process
     prepared = _prepare(args)
     if isinstance(prepared, int):
@@ -123,7 +123,7 @@ def deploy(args: argparse.Namespace) -> int:
     sink = _sink(opts, mqtt, "deploy")
     interrupt_on_signals()
     try:
-        outcome = entry.start(opts, sink, take_lock=not opts.under_run)
+        outcome = starting.start(opts, sink, take_lock=not opts.under_run)
     finally:
         sink.close()
     try:
@@ -135,7 +135,7 @@ def deploy(args: argparse.Namespace) -> int:
     # deployment runs again); for everyone else a failure is 1
     if outcome or not opts.under_run:
         return 0 if outcome else 1
-    return entry.ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else entry.FINAL
+    return starting.ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else starting.FINAL
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,12 +158,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
-    from connector.runtime import entry
+    from connector.runtime import stopping
     opts = _options(args)
     if isinstance(opts, int):
         return opts
     try:
-        return 0 if entry.stop(opts) else 1
+        return 0 if stopping.stop_definition(opts) else 1
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
@@ -171,7 +171,7 @@ def stop(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     from connector.plan import Observed, plan_rollback, plan_start, plan_stop
-    from connector.runtime import entry, executor
+    from connector.runtime import context, executor
     opts = _options(args, log=False)
     if isinstance(opts, int):
         return opts
@@ -179,12 +179,12 @@ def plan(args: argparse.Namespace) -> int:
         print(f"dadc: --format {opts.format!r}: text or json", file=sys.stderr)
         return 2
     try:
-        ctx = entry.build(opts)
+        ctx = context.for_options(opts)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
     try:
-        from connector.runtime.deploy import observe
+        from connector.runtime.starting import observe
         observed = observe(ctx)
     except DadcError as exc:
         observed = Observed(ctx.dest.has_local_copy(), False)
@@ -270,13 +270,13 @@ def status(args: argparse.Namespace) -> int:
     """The current deployment, the last good one, a release that failed, and the containers."""
     import time
 
-    from connector.runtime import entry
+    from connector.runtime import context
     from connector.runtime.rollback import describe
     opts = _options(args, log=False)
     if isinstance(opts, int):
         return opts
     try:
-        ctx = entry.build(opts)
+        ctx = context.for_options(opts)
         found = ctx.docker.containers(ctx.project)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
@@ -316,14 +316,14 @@ def rollback(args: argparse.Namespace) -> int:
     """Back to the last good deployment (or --to REF), by hand: the planned sequence (gated when
     --health-gate is given), the same steps a failed gate's recovery runs."""
     from connector.plan import plan_rollback
-    from connector.runtime import entry, executor
+    from connector.runtime import context, executor
     from connector.runtime import rollback as back
     opts = _options(args)
     if isinstance(opts, int):
         return opts
     try:
-        ctx = entry.build(opts)
-        with entry.lock_for(ctx):
+        ctx = context.for_options(opts)
+        with ctx.dest.lock():
             session = executor.execute(ctx, plan_rollback(ctx.config.profile, opts))
             what = back.restored(session)
     except DadcError as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from connector.errors import InvalidParameter, UnsafeFile
 from connector.options import RuntimeOptions
+from connector.runtime import definitions
 from connector.runtime.seams import aws, compose, process
 from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.docker import Docker
@@ -150,3 +151,14 @@ def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
     detection.shutdown(wait=False)
     return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
                    aws.factory(config.region, cloud), env, run_as, pause or process.sleep, clock or time.monotonic)
+
+
+def load(options: RuntimeOptions, cloud: Cloud | None = None) -> Config:
+    """The definition the options name, read and validated (resolved once, whatever form it takes,
+    through the same cloud the start uses): InvalidParameter names the first error and its place."""
+    return definitions.resolve(options, aws.factory(None, cloud)).read_config()
+
+
+def for_options(options: RuntimeOptions, cloud: Cloud | None = None, pause: Callable[[float], None] | None = None,
+                clock: Callable[[], float] | None = None, config: Config | None = None) -> Context:
+    return build(config or load(options, cloud), options, cloud, pause, clock)

@@ -27,7 +27,7 @@ from connector.plan import stop_timeout
 from connector.runtime import monitor, settings, stopping
 from connector.runtime.context import Context
 from connector.runtime.definitions import Definition, S3Object
-from connector.runtime.entry import FINAL, ROLLED_BACK, lock_for
+from connector.runtime.starting import FINAL, ROLLED_BACK
 from connector.runtime.seams import process
 from connector.runtime.seams.local import Lock
 from connector.runtime.status import Sink, failure, locate
@@ -122,7 +122,7 @@ class Runner:
     def _lock(self, ctx: Context) -> Lock:
         if self.lock is not None and self.ctx is not None and ctx.dest.root == self.ctx.dest.root:
             return self.lock
-        lock = lock_for(ctx)
+        lock = ctx.dest.lock()
         lock.acquire()
         return lock
 

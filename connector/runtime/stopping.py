@@ -1,13 +1,14 @@
-"""The stop sequence. Kept apart from deploy.py so the long-lived `dadc run` never imports YAML,
-boto3 or the credentials code: it only ever stops."""
+"""The stop sequence, for `dadc stop`, `dadc run`'s exit and a new deployment's first half."""
 from __future__ import annotations
 
 import logging
 
 from connector.errors import DadcError
 from connector.plan import Observed, plan_stop
-from connector.runtime import executor
+from connector.options import RuntimeOptions
+from connector.runtime import context, executor
 from connector.runtime.context import Context
+from connector.runtime.seams.aws import Cloud
 
 log = logging.getLogger("dadc.stop")
 
@@ -27,3 +28,10 @@ def stop(ctx: Context, budget: float | None = None) -> bool:
         log.error("stop failed: %s", exc)
         return False
     return True
+
+
+def stop_definition(options: RuntimeOptions, cloud: Cloud | None = None) -> bool:
+    """`dadc stop`: the stop sequence of the definition the options name, under its lock."""
+    ctx = context.for_options(options, cloud)
+    with ctx.dest.lock():
+        return stop(ctx)

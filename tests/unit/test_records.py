@@ -118,7 +118,7 @@ def test_a_reload_after_a_rollback_changes_nothing(monkeypatch: pytest.MonkeyPat
     from connector.options import RuntimeOptions
     from connector.runtime import lifecycle
     from connector.runtime.definitions import Definition
-    from connector.runtime.entry import ROLLED_BACK
+    from connector.runtime.starting import ROLLED_BACK
 
     class Source:
         name = "def.json"

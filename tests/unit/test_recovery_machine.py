@@ -24,7 +24,7 @@ from conformance.engines.base import HARNESS_ENV, KEY, CapturingSink, patched_en
 from conformance.engines.recorded import RecordedEngine
 from connector.options import RuntimeOptions
 from connector.plan import plan_rollback
-from connector.runtime import entry, executor
+from connector.runtime import context, executor, starting, stopping
 from connector.runtime.seams import history
 from connector.runtime.seams.local import digest
 
@@ -77,7 +77,7 @@ class Recovery(RuleBasedStateMachine):
 
     def _start(self) -> list[dict[str, Any]]:
         sink = CapturingSink()
-        outcome = entry.start(self.options, sink, cloud=self.engine.cloud(), pause=self.engine.pause,
+        outcome = starting.start(self.options, sink, cloud=self.engine.cloud(), pause=self.engine.pause,
                               clock=self.engine.clock)
         messages = sink.messages
         if messages and messages[-1]["status"] == "success":
@@ -144,9 +144,9 @@ class Recovery(RuleBasedStateMachine):
     @rule()
     def rollback_by_hand(self) -> None:
         self.last = []
-        ctx = entry.build(self.options, self.engine.cloud(), self.engine.pause, self.engine.clock)
+        ctx = context.for_options(self.options, self.engine.cloud(), self.engine.pause, self.engine.clock)
         try:
-            with entry.lock_for(ctx):
+            with ctx.dest.lock():
                 executor.execute(ctx, plan_rollback(ctx.config.profile, self.options))
         except Exception as exc:  # noqa: BLE001 - a refused rollback is an answer, not a defect
             assert "DadcError" in [c.__name__ for c in type(exc).__mro__], exc
@@ -155,7 +155,7 @@ class Recovery(RuleBasedStateMachine):
     def stop(self) -> None:
         self.last = []
         if (self.dest / "docker-compose.yml").exists():
-            entry.stop(self.options, cloud=self.engine.cloud())
+            stopping.stop_definition(self.options, self.engine.cloud())
 
     # --- what must always hold -----------------------------------------------------------------
     def _raw_history(self) -> list[dict[str, Any]]:

@@ -1,18 +1,27 @@
-"""The start sequence: observe, plan, execute, report. One status message per start."""
+"""A start, from the runtime options to its one status message: read the definition, take the
+destination's lock, observe, plan, execute, report. `dadc deploy` (also as the `--under-run` child
+of `dadc run`) and the conformance harness start through start(); nothing else does."""
 from __future__ import annotations
 
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 from connector.errors import DadcError
+from connector.options import RuntimeOptions
 from connector.plan import Observed, plan_start
-from connector.runtime import executor
+from connector.runtime import context, executor
 from connector.runtime.context import Context
-from connector.runtime.status import Sink, failure, success
+from connector.runtime.seams.aws import Cloud
+from connector.runtime.settings import Config
+from connector.runtime.status import Sink, failure, locate, success
 
 log = logging.getLogger("dadc.deploy")
+# `dadc deploy --under-run` exit codes beyond 0 and 1, for the `dadc run` that started it:
+FINAL = 4  # failed, and a retry would not help (an invalid definition, a release that failed its gate)
+ROLLED_BACK = 5  # failed its health gate, and the previous deployment runs again
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,25 @@ def observe(ctx: Context) -> Observed:
                     last_good=ctx.dest.last_good() is not None, failed_release=bool(ctx.dest.failed()))
 
 
-def start(ctx: Context, sink: Sink) -> Outcome:
-    """The start sequence; publishes one status message."""
+def start(options: RuntimeOptions, sink: Sink, *, cloud: Cloud | None = None, take_lock: bool = True,
+          pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None,
+          config: Config | None = None) -> Outcome:
+    """The whole start; any failure, reading the definition included, ends in one fail status
+    message. take_lock=False: the caller (`dadc run`, whose child this is) holds it."""
+    try:
+        ctx = context.for_options(options, cloud, pause, clock, config)
+        locate(sink, str(ctx.dest.root))
+        if not take_lock:
+            return _sequence(ctx, sink)
+        with ctx.dest.lock():
+            return _sequence(ctx, sink)
+    except DadcError as exc:
+        log.error("%s: %s", exc.error, exc)
+        sink.publish(failure(str(exc), exc.error))
+        return Outcome(False, exc.retriable)
+
+
+def _sequence(ctx: Context, sink: Sink) -> Outcome:
     p = ctx.config.params
     try:
         if ctx.config.value("DockerUserId") is None:
