@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RUNS = 15
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 15  # a smoke run (CI) passes 1
 DEFINITION = {"Connectors": [{"Id": "app", "ConnectorArn":
               "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/6",
               "Parameters": {"DockerComposeFileS3Bucket": "my-bucket", "DockerComposeFileS3Key": "compose.yml",

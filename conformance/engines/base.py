@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
@@ -139,6 +140,7 @@ class Engine:
             definition = work / "definition.json"
             definition.write_text(text)
             options = self._options(case, str(definition))
+        run = UnderRun(self, options, work / "definition.json", case.version) if case.spec.get("under") == "run" else None
         commands: list[str] = []
         messages: list[dict[str, Any]] = []
         images: dict[str, set[str]] = {}
@@ -150,14 +152,19 @@ class Engine:
                 sink = self.make_sink()
                 if "deploy" in step:
                     last = self.render(step["deploy"])
-                    if not step.get("offline"):
-                        self.put_object("dadc-conformance", last)
+                    version = self.put_object("dadc-conformance", last) if not step.get("offline") else ""
                     away = self.offline() if step.get("offline") else self.registry_down() \
                         if step.get("registry_down") else _null()
                     with away:
-                        starting.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
+                        if run is not None:  # a new definition naming this version: a new deployment
+                            run.deploy(params, version, sink)
+                        else:
+                            starting.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
                     if "mark" in step:
                         images[step["mark"]] = self.image_ids()
+                elif step.get("reload"):
+                    assert run is not None, "a reload is a step of a case under dadc run"
+                    run.reload(sink)
                 elif step.get("stop"):
                     stopping.stop_definition(options, self.cloud())
                 elif "rollback" in step:  # `dadc rollback [--to REF]`: the planned sequence, as the CLI runs it
@@ -183,11 +190,12 @@ class Engine:
             if "image_as" in case.expect:
                 images["now"] = self.image_ids()
             running = self.running(work, names)
+            if run is not None:
+                run.close()
         return compare(case, commands, messages, running, images), commands
 
 
     def _rollback(self, options: RuntimeOptions, to: str, sink: Any) -> None:
-        from dataclasses import replace
 
         from connector.errors import DadcError
         from connector.plan import plan_rollback
@@ -202,6 +210,43 @@ class Engine:
             sink.publish({"status": "rolled back", "to": restored(session)})
         except DadcError as exc:  # as the CLI says it, in the shape of a status message
             sink.publish(failure(str(exc), exc.error))
+
+
+class UnderRun:
+    """A case under `dadc run`: each deploy step is a new definition (naming the compose file's new
+    S3 version) that the one Runner reads; a reload step is its SIGHUP. Its starts run in-process
+    (not in a `dadc deploy` child), on this engine, exactly as the child would run them."""
+
+    def __init__(self, engine: Engine, options: RuntimeOptions, definition: Path, version: int) -> None:
+        from connector.runtime import definitions, lifecycle
+        from connector.runtime.seams import aws
+        self.engine, self.path, self.version = engine, definition, version
+        self.options = options if options.definition == str(definition) else replace(options, definition=str(definition))
+        self.sink = CapturingSink()
+        self.path.write_text("{}")
+        self.runner = lifecycle.Runner(
+            self.options, definitions.resolve(self.options, aws.factory(None, engine.cloud())), self.sink,
+            lambda config: context.build(config, self.options, engine.cloud(), engine.pause, engine.clock),
+            start=self._start)
+
+    def _start(self, ctx: context.Context, raw: bytes) -> int:
+        return starting.exit_code(starting.start(self.options, self.runner.sink, cloud=self.engine.cloud(),
+                                                 take_lock=False, pause=self.engine.pause, clock=self.engine.clock,
+                                                 config=ctx.config))
+
+    def deploy(self, params: dict[str, str], s3_version: str, sink: Any) -> None:
+        self.path.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(self.version),
+                                                         "Parameters": {**params,
+                                                                        "DockerComposeFileS3Version": s3_version}}]}))
+        self.reload(sink)
+
+    def reload(self, sink: Any) -> None:
+        self.runner.sink = sink
+        self.runner.reload()
+
+    def close(self) -> None:
+        if self.runner.lock is not None:
+            self.runner.lock.release()
 
 
 def install_fakes(bin_dir: Path) -> Path:

@@ -12,7 +12,8 @@ this fakes an engine whose state sits beside $DADC_FAKE_STATE:
 
 BEHAVIOUR (the dadc.behaviour label) is what `inspect` says of the container: healthy,
 unhealthy, exits, oneshot (exited 0, restart policy no), crashloop, probe (healthy while
-$DADC_FAKE_DEST/probe/healthy exists) or none. With $DADC_FAKE_OFFLINE set, no registry answers.
+$DADC_FAKE_DEST/probe/healthy exists) or none. $DADC_FAKE_OFFLINE: the registries that do not
+answer (hosts, comma-separated; "1": none answers).
 
 The recorded engine calls `call()` in-process, behind dadc's process seam (a fork and exec per
 command was most of its time); `fakebin/` runs this file as a script for whoever needs the
@@ -49,8 +50,12 @@ class Fake:
         self.state = Path(env.get("DADC_FAKE_STATE", "state"))
         self.images = Path(f"{self.state}.images")
         self.registry = Path(f"{self.state}.registry")
-        self.offline = bool(env.get("DADC_FAKE_OFFLINE"))
+        self.down = [h for h in env.get("DADC_FAKE_OFFLINE", "").split(",") if h]
         self.file: Path | None = None
+
+    def unreachable(self, reference: str) -> bool:
+        """A registry that does not answer: the host of a reference (or a host itself) is down."""
+        return "1" in self.down or reference.split("/")[0] in self.down
 
     # -- the journal, and the real tool behind it -----------------------------------------------
     def journal(self, tool: str, argv: Sequence[str], stdin: bool) -> None:
@@ -97,7 +102,7 @@ class Docker(Fake):
     def login(self, rest: list[str], last: str, password: str) -> Reply:
         if not password:
             return 1, "", "Error: no password on stdin\n"
-        if self.offline:
+        if self.unreachable(last):
             return 1, "", f'Error response from daemon: Get "https://{last}/v2/": {REFUSED_OFFLINE}\n'
         if password == "wrong-password":
             return 1, "", f"Error response from daemon: login attempt to http://{last}/v2/ failed with status: 401 Unauthorized\n"
@@ -179,7 +184,7 @@ class Docker(Fake):
         if len(rest) != 1:
             return 1, "", '"docker pull" requires exactly 1 argument.\n'
         ref = rest[0]
-        if self.offline:
+        if self.unreachable(ref):
             return 1, "", REFUSED_OFFLINE + "\n"
         if "@" in ref:  # by digest: only what the registry has served under that repository
             repo, digest = ref.split("@", 1)
@@ -245,7 +250,7 @@ class Compose(Fake):
         """What a pull does; the error, or ''."""
         if "/missing/" in image:
             return f"pull access denied for {image}\n"
-        if self.offline:
+        if self.unreachable(image):
             return f'Get "https://{image.split("/")[0]}/v2/": {REFUSED_OFFLINE}\n'
         image_id = self.remote_id(image)
         self.store(image, image_id)

@@ -79,16 +79,17 @@ class RecordedEngine(Engine):
 
     @contextmanager
     def offline(self) -> Iterator[None]:
+        """As the docker engine's: the cloud and the flaky registry out of reach (the others answer)."""
         self._cloud.unreachable = True
         try:
-            with patched_environ(DADC_FAKE_OFFLINE="1"):
+            with self.registry_down():
                 yield
         finally:
             self._cloud.unreachable = False
 
     @contextmanager
     def registry_down(self) -> Iterator[None]:
-        with patched_environ(DADC_FAKE_OFFLINE="1"):
+        with patched_environ(DADC_FAKE_OFFLINE=self.images["flaky_image"].split("/")[0]):
             yield
 
     @contextmanager
@@ -122,9 +123,20 @@ class RecordedEngine(Engine):
         return json.dumps([arn])
 
     def remove_images(self, text: str) -> None:
-        store = Path(os.environ["DADC_FAKE_STATE"] + ".images")
-        if store.exists():
-            store.write_text("")
+        """`docker rmi -f` of the file's images, as the docker engine does: an image a container
+        still runs from stays, untagged (dangling); any other is gone."""
+        state = Path(os.environ["DADC_FAKE_STATE"])
+        store = Path(f"{state}.images")
+        refs = set(fake.file_images(text))
+        in_use = self.image_ids()
+        kept = []
+        for line in store.read_text().splitlines() if store.exists() else []:
+            ref, _, image_id = line.partition(" ")
+            if ref not in refs:
+                kept.append(line)
+            elif image_id in in_use:
+                kept.append(f"<none> {image_id}")
+        store.write_text("".join(f"{line}\n" for line in kept))
 
     def image_ids(self) -> set[str]:
         state = Path(os.environ["DADC_FAKE_STATE"])

@@ -135,7 +135,7 @@ def deploy(args: argparse.Namespace) -> int:
     # deployment runs again); for everyone else a failure is 1
     if outcome or not opts.under_run:
         return 0 if outcome else 1
-    return starting.ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else starting.FINAL
+    return starting.exit_code(outcome)
 
 
 def run(args: argparse.Namespace) -> int:

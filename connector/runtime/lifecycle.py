@@ -38,8 +38,12 @@ DEFAULT_S3_POLL = 300.0
 
 class Runner:
     def __init__(self, options: RuntimeOptions, definition: Definition, sink: Sink,
-                 make_context: Callable[[settings.Config], Context]) -> None:
+                 make_context: Callable[[settings.Config], Context],
+                 start: Callable[[Context, bytes], int] | None = None) -> None:
+        """start: how a start runs, to its `dadc deploy --under-run` exit code; by default in that
+        child. The conformance harness runs it in-process, on its recorded engine."""
         self.options, self.definition, self.sink, self.make_context = options, definition, sink, make_context
+        self.start_in = start
         self.source = definition.source
         s3 = isinstance(self.source, S3Object)
         if s3:
@@ -141,6 +145,8 @@ class Runner:
                 return code
 
     def _start_once(self, ctx: Context, raw: bytes) -> int:
+        if self.start_in is not None:
+            return self.start_in(ctx, raw)
         snapshot = ctx.dest.write_work("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
@@ -156,6 +162,10 @@ class Runner:
         if isinstance(payload, dict) and payload.get("status") == "success":
             self.succeeded = True
         self.sink.publish(payload)
+
+    def reload(self) -> None:
+        """SIGHUP's work: read the definition again and apply what changed."""
+        self._check(force=True)
 
     def _check(self, force: bool) -> None:
         try:

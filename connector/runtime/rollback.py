@@ -166,7 +166,9 @@ def restore(ctx: Context, s: "Session", step: Step) -> None:
 
 def restored(s: "Session") -> str:
     assert s.target is not None
-    return describe(s.target[1]) + (" (the good deployment before the last one)" if s.skipped else "")
+    skipped = "; ".join(s.skipped)
+    return describe(s.target[1]) + (f" (the good deployment before the last one, which cannot come back: {skipped})"
+                                    if s.skipped else "")
 
 
 def fail(ctx: Context, s: "Session", step: Step) -> None:

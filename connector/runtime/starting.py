@@ -36,6 +36,11 @@ class Outcome:
         return self.ok
 
 
+def exit_code(outcome: Outcome) -> int:
+    """What `dadc deploy --under-run` tells the `dadc run` that started it."""
+    return 0 if outcome else ROLLED_BACK if outcome.rolled_back else 1 if outcome.retriable else FINAL
+
+
 def observe(ctx: Context) -> Observed:
     ctx.dest.read_state()  # every record is read before anything runs: a planted link is refused now
     running = bool(ctx.docker.containers(ctx.project))
