@@ -183,10 +183,12 @@ class DockerEngine(Engine):
 
     @contextmanager
     def offline(self) -> Iterator[None]:
-        """S3, Secrets Manager and ECR at an address where nothing listens; the flaky registry down."""
+        """S3, Secrets Manager and ECR at an address where nothing listens; the flaky registry down.
+        One attempt per AWS call: botocore's backoff between refused connections is seconds of
+        waiting that changes nothing dadc does (AWS_MAX_ATTEMPTS, which dadc honours)."""
         self.flaky.stop()
         try:
-            with patched_environ(AWS_ENDPOINT_URL="http://127.0.0.1:9"):
+            with patched_environ(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_MAX_ATTEMPTS="1"):
                 yield
         finally:
             self.flaky.start()

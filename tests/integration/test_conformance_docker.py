@@ -21,8 +21,9 @@ def _chosen() -> list:  # type: ignore[type-arg]
 
 
 CASES = _chosen()
-V1_SCENARIOS = {c.scenario for c in CASES if c.scenario.startswith("compose-")} | {
-    "health-rollback", "health-one-shot", "health-digest-pin", "health-same-release"}
+V1_SCENARIOS = {c.scenario for c in CASES if c.scenario.startswith("compose-")} | {  # and recovery's (issue 18)
+    "health-rollback", "health-one-shot", "health-digest-pin", "health-same-release", "health-pruned-image",
+    "health-fallback-before", "reload-after-rollback", "rollback-history"}
 
 
 @pytest.fixture(scope="module")

@@ -69,3 +69,11 @@ def test_reading_stops_at_the_cap() -> None:
     with pytest.raises(InvalidParameter) as info:
         sources.S3(big).fetch("b", "k", None)
     assert "larger than" in str(info.value)
+
+
+def test_aws_retries_are_botocores_own_settings_where_the_operator_set_them() -> None:
+    from connector.runtime.seams.aws import retries
+    assert retries({}) == {"mode": "standard", "max_attempts": 3}
+    assert retries({"AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "adaptive"}) == {"mode": "adaptive", "max_attempts": 1}
+    assert retries({"AWS_MAX_ATTEMPTS": "many"})["max_attempts"] == 3
+    assert retries({"AWS_MAX_ATTEMPTS": "0"})["max_attempts"] == 1

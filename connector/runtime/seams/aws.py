@@ -32,7 +32,7 @@ class AwsCloud:
         """One per region, endpoint and credentials: loading botocore's models is the expensive
         part, and a process that deploys again (a fleet device, the harness) reuses them."""
         key = (region, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
-               os.environ.get("AWS_PROFILE"))
+               os.environ.get("AWS_PROFILE"), os.environ.get("AWS_MAX_ATTEMPTS"), os.environ.get("AWS_RETRY_MODE"))
         if key not in cls._shared:
             cls._shared[key] = cls(region)
         return cls._shared[key]
@@ -41,8 +41,9 @@ class AwsCloud:
         key = (service, region)
         if key not in self._clients:
             from botocore.config import Config
-            # a device on a flaky link: fail within seconds, so an offline fallback or a retry can act
-            config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+            # a device on a flaky link: fail within seconds, so an offline fallback or a retry can act;
+            # botocore's own AWS_MAX_ATTEMPTS and AWS_RETRY_MODE still win where the operator sets them
+            config = Config(connect_timeout=5, read_timeout=30, retries=retries(os.environ))
             self._clients[key] = self.session.client(service, region_name=region or self.session.region_name,
                                                      config=config)
         return self._clients[key]
@@ -67,3 +68,13 @@ def factory(region: str | None, cloud: Cloud | None = None) -> Callable[[], Clou
     def make() -> Cloud:
         return AwsCloud.for_region(region)
     return make
+
+
+def retries(environ: "os._Environ[str] | dict[str, str]") -> dict[str, Any]:
+    """3 attempts in botocore's standard mode, unless AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise
+    (an explicit Config would otherwise silently override them)."""
+    try:
+        attempts = max(1, int(environ.get("AWS_MAX_ATTEMPTS") or 3))
+    except ValueError:
+        attempts = 3
+    return {"mode": environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": attempts}
