@@ -11,7 +11,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -235,9 +234,11 @@ class UnderRun:
                                                  config=ctx.config))
 
     def deploy(self, params: dict[str, str], s3_version: str, sink: Any) -> None:
-        self.path.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(self.version),
-                                                         "Parameters": {**params,
-                                                                        "DockerComposeFileS3Version": s3_version}}]}))
+        """s3_version '': an offline step uploads nothing, and the definition stays as it was."""
+        if s3_version:
+            pinned = {**params, "DockerComposeFileS3Version": s3_version}
+            self.path.write_text(json.dumps({"Connectors": [{"Id": "conformance", "ConnectorArn": ARN.format(self.version),
+                                                             "Parameters": pinned}]}))
         self.reload(sink)
 
     def reload(self, sink: Any) -> None:
@@ -250,15 +251,16 @@ class UnderRun:
 
 
 def install_fakes(bin_dir: Path) -> Path:
-    """The recording docker and docker-compose (conformance/engines/fake.py) as executables, for
-    what runs them as programs: the docker engine's recording, the contract test, the fleet bench.
-    Each runs this interpreter with -IS (no site: the fake needs only the standard library)."""
+    """The recording docker and docker-compose (conformance/engines/fakes) as executables, for what
+    runs them as programs: the docker engine's recording, the contract test, the fleet bench. Each
+    runs this interpreter with -E -S (no site: the fakes need only the standard library)."""
+    import conformance
+    home = Path(conformance.__file__).resolve().parent.parent  # where this harness is imported from
     bin_dir.mkdir()
-    script = bin_dir / "fake.py"
-    script.write_bytes((resources.files("conformance.engines") / "fake.py").read_bytes())
+    code = f"import sys; sys.path.insert(0, {str(home)!r}); from conformance.engines.fakes import main; sys.exit(main())"
     for tool in ("docker", "docker-compose"):
         target = bin_dir / tool
-        target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(script))} {tool} \"$@\"\n")
+        target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -E -S -c {shlex.quote(code)} {tool} \"$@\"\n")
         target.chmod(0o755)
     return bin_dir
 

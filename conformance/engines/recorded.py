@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from conformance.engines import fake
+from conformance.engines import fakes
 from conformance.engines.base import KEY, Engine, patched_environ
 from connector.errors import CredentialsUnreachable, InvalidParameter
 from connector.runtime.seams import process
@@ -96,7 +96,7 @@ class RecordedEngine(Engine):
     def tools(self, work: Path) -> Iterator[None]:
         """The fake docker and compose answer in-process, behind dadc's process seam: what dadc runs
         and how it runs it are unchanged, only no process is forked for the fake."""
-        with process.substituted(fake.call):
+        with process.substituted(fakes.call):
             yield
 
     def pause(self, seconds: float) -> None:
@@ -115,7 +115,7 @@ class RecordedEngine(Engine):
         return self._cloud.put(bucket, key, text.encode())
 
     def make_secrets(self, registry: str = "private") -> str:
-        """wrong: the authenticated registry's user with a password it refuses (fake.py)."""
+        """wrong: the authenticated registry's user with a password it refuses (conformance/engines/fakes)."""
         host = self.images[f"{'private' if registry == 'wrong' else registry}_image"].split("/")[0]
         arn = SECRET_ARN.replace("conformance", f"conformance-{registry}")
         password = "wrong-password" if registry == "wrong" else "recorded-password"
@@ -127,7 +127,7 @@ class RecordedEngine(Engine):
         still runs from stays, untagged (dangling); any other is gone."""
         state = Path(os.environ["DADC_FAKE_STATE"])
         store = Path(f"{state}.images")
-        refs = set(fake.file_images(text))
+        refs = set(fakes.compose.file_images(text))
         in_use = self.image_ids()
         kept = []
         for line in store.read_text().splitlines() if store.exists() else []:

@@ -1,5 +1,5 @@
 """The recorded engine's fakes refuse what the real CLIs refuse: the same commands run through dadc's
-process seam against the fake `docker` and `docker-compose` (conformance/engines/fake.py, in-process
+process seam against the fake `docker` and `docker-compose` (conformance/engines/fakes, in-process
 as the recorded engine runs them) and the real ones on the test bed,
 each must accept or refuse alike, and leave the same state behind. Every command a fake implements
 has a case here."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engines import fake as fakes
+from conformance.engines import fakes
 from connector.runtime.seams import process
 from tests.integration.conftest import docker
 
@@ -154,7 +154,7 @@ def _cleanup(project: str) -> None:
 
 
 def test_every_command_a_fake_implements_has_a_case() -> None:
-    """What the fakes act on (fake.COMMANDS, built from their handler tables) each appear in CASES."""
+    """What the fakes act on (fakes.COMMANDS, built from their handler tables) each appear in CASES."""
     covered: set[str] = set()
     for case in CASES:
         words = [w for w in case.argv[1:] if not w.startswith("-") and "{" not in w and "/" not in w]

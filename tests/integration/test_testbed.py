@@ -76,14 +76,20 @@ def test_mqtt_publish_and_receive(testbed_env: dict[str, str], flavour: str) -> 
 
 
 def test_mqtt_tls_refuses_a_client_without_certificate(testbed_env: dict[str, str]) -> None:
-    import paho.mqtt.client as mqtt
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.tls_set(ca_certs=testbed_env["DADC_MQTT_CA"])
-    with pytest.raises(Exception):
-        client.connect("127.0.0.1", 8883)
-        client.loop_start()
-        client.publish("x", "y", qos=1).wait_for_publish(3)
-    client.loop_stop()
+    """The broker never answers an MQTT CONNECT over TLS without a client certificate with a CONNACK
+    (under TLS 1.3 the handshake completes and the refusal comes on the first read)."""
+    import socket
+    import ssl
+    context = ssl.create_default_context(cafile=testbed_env["DADC_MQTT_CA"])
+    connect = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"  # CONNECT, clean session, empty client id
+    with socket.create_connection(("127.0.0.1", 8883), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(connect)
+                answer = tls.recv(4)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            answer = b""
+    assert not answer.startswith(b"\x20"), answer  # 0x20: a CONNACK
 
 
 @pytest.mark.parametrize("flavour", ["v1", "v2", "plugin"])
@@ -102,5 +108,5 @@ def test_two_service_compose_up_and_down(testbed_env: dict[str, str], flavour: s
                      "--format", "{{.Names}}").stdout.split()
     sep = "_" if flavour == "v1" else "-"
     assert sorted(running) == sorted(f"{project}{sep}{s}{sep}1" for s in ("web", "worker"))
-    subprocess.run(cmd + ["down"], check=True, capture_output=True, timeout=300)
+    subprocess.run(cmd + ["down", "--timeout", "1"], check=True, capture_output=True, timeout=300)  # sleep ignores TERM
     assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""

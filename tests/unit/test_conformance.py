@@ -150,7 +150,7 @@ def test_the_fake_executables_answer_as_the_in_process_fake(tmp_path: Path) -> N
     import os
     import subprocess
 
-    from conformance.engines import fake
+    from conformance.engines import fakes
     from conformance.engines.base import install_fakes
     from connector.runtime.seams import process
 
@@ -176,7 +176,7 @@ def test_the_fake_executables_answer_as_the_in_process_fake(tmp_path: Path) -> N
                                       text=True, env=env)
                 replies.append((done.returncode, done.stdout, done.stderr))
             else:
-                with process.substituted(fake.call):
+                with process.substituted(fakes.call):
                     got = process.run(argv, input=stdin, env=env, check=False)
                 replies.append((got.returncode, got.stdout, got.stderr))
         journal = (folder / "journal").read_text().replace(str(folder), "{dir}")

@@ -157,3 +157,23 @@ def test_a_broker_that_accepts_then_drops_is_not_hammered(monkeypatch: pytest.Mo
     server.close()
     assert len(accepted) >= 5
     assert delays[:6] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.16]
+
+
+def test_which_refusals_no_retry_fixes() -> None:
+    import ssl
+    assert mqtt.permanent_refusal(ssl.SSLCertVerificationError(1, "certificate verify failed: Hostname mismatch"))
+    assert mqtt.permanent_refusal(ssl.SSLError(1, "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca"))
+    assert not mqtt.permanent_refusal(ssl.SSLError(1, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred"))
+    assert not mqtt.permanent_refusal(ConnectionRefusedError(111, "Connection refused"))
+
+
+def test_close_stops_waiting_once_the_broker_refused_for_good() -> None:
+    """A refused certificate or credentials: `dadc deploy` exits at once, saying what was not
+    delivered, instead of waiting out the delivery limit for an answer that will not change."""
+    import time
+    sink = mqtt.MqttSink(MqttSettings("127.0.0.1", _free_port(), False, "dadc-settled", TOPIC))
+    sink.publish({"status": "success"})
+    sink._settle(True)  # what a CONNACK refusal or a certificate that does not verify does
+    started = time.monotonic()
+    sink.close(timeout=120)
+    assert time.monotonic() - started < 60 and sink.delivered == 0

@@ -122,6 +122,7 @@ class MqttSink:
         self._acked = False
         self._connected_at: float | None = None
         self._refused: str | None = None
+        self._settled = False  # refused in a way no retry fixes (credentials, certificates): close() waits no longer
         self._delay = BACKOFF_BASE
         self.client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="dadc-mqtt", daemon=True)
@@ -155,7 +156,7 @@ class MqttSink:
             self._cond.notify_all()
         self._wake()
         with self._cond:
-            self._cond.wait_for(lambda: not self._queue and self._sending is None, timeout=timeout)
+            self._cond.wait_for(lambda: self._settled or (not self._queue and self._sending is None), timeout=timeout)
             left = len(self._queue) + (self._sending is not None)
             self._give_up = True
             self._cond.notify_all()
@@ -193,9 +194,11 @@ class MqttSink:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
             self._refused = f"refused: {reason}"
+            self._settle(True)
             log.error("MQTT broker %s:%s refused the connection: %s", self.settings.host, self.settings.port, reason)
         else:
             self._refused = None
+            self._settle(False)
             self._connected_at = time.monotonic()
             log.info("MQTT connected to %s:%s as %s", self.settings.host, self.settings.port,
                      self.settings.client_id)
@@ -215,6 +218,8 @@ class MqttSink:
                 self.client.reconnect()
             except (OSError, ssl.SSLError) as exc:  # refused, unreachable, TLS handshake failed
                 self._refused = f"{type(exc).__name__}: {exc}"
+                if permanent_refusal(exc):  # a transient failure after it changes nothing: only a connect does
+                    self._settle(True)
                 log.warning("MQTT %s:%s unreachable: %s", self.settings.host, self.settings.port, exc)
                 self._backoff()
                 continue
@@ -272,6 +277,13 @@ class MqttSink:
                 if head is not None:
                     self._inflight = self.client.publish(self.settings.topic, head, qos=1).mid
 
+    def _settle(self, permanent: bool) -> None:
+        """A refusal no retry fixes (the broker said no, or a certificate does not verify): retries
+        go on (the operator may fix it), but a closing dadc stops waiting for delivery at once."""
+        with self._cond:
+            self._settled = permanent
+            self._cond.notify_all()
+
     def _drain_wake(self) -> None:
         try:
             while self._wake_r.recv(4096):
@@ -292,6 +304,14 @@ class MqttSink:
             self.client.loop_write()
         except Exception:  # the socket may already be gone
             pass
+
+
+def permanent_refusal(exc: BaseException) -> bool:
+    """A certificate that does not verify, or the peer's TLS alert (unknown CA, bad certificate);
+    not a refused or unreachable connection, nor a handshake cut short (a broker restarting)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    return isinstance(exc, ssl.SSLError) and "ALERT" in str(exc).upper()
 
 
 def default_client_id(device: str | None, destination: str, role: str = "") -> str:
