@@ -31,7 +31,7 @@ from connector.runtime.seams.local import digest
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/7"
 HEALTHY = ("good", "good-2", "good-digest", "oneshot")
 FAILING = ("unhealthy", "exits", "crashloop")
-EXAMPLES = int(os.environ.get("DADC_HUNT_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("DADC_HUNT_EXAMPLES", "15"))
 STEPS = int(os.environ.get("DADC_HUNT_STEPS", "12"))
 
 
