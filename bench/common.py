@@ -11,9 +11,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # benchmarks run this tree's dadc, not an installed one
 sys.path.insert(0, str(ROOT))  # and this tree's harness (the fleet's fake docker and compose)
 
+# a service that stops as soon as it is told (TERM interrupts `wait`, not a `sleep`): the time a
+# `down` takes is then the engine's, not where a one-second sleep happened to be
 SERVICE = """  {name}:
     image: {image}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done"]
 """
 
 

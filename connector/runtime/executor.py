@@ -43,6 +43,7 @@ class Session:
     target: tuple[bytes, dict[str, Any]] | None = None
     skipped: list[str] | None = None
     exclude: str = ""
+    up: tuple[str, ...] = ()  # the containers the last up left (their ids): what a record describes
 
     def source(self) -> tuple[str, str, str | None]:
         """(bucket, key, version) of what runs, for the status message."""
@@ -222,7 +223,9 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
     began = ctx.clock()
     ctx.run_compose("up", _file(ctx, s, step), timeout=step.timeout)
     log.info("its up took %.2fs", ctx.clock() - began)
-    have = {c.service for c in ctx.docker.containers(ctx.project)}  # compose v2 exits 0 when it creates nothing
+    found = ctx.docker.containers(ctx.project)
+    s.up = tuple(c.id for c in found)
+    have = {c.service for c in found}  # compose v2 exits 0 when it creates nothing
     missing = [name for name in s.project.names if name not in have]
     if missing:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")
@@ -242,7 +245,7 @@ def _gate(ctx: Context, s: Session, step: Step) -> None:
 
 
 def _record(ctx: Context, s: Session, step: Step) -> None:
-    rollback.record_good(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id))
+    rollback.record_good(ctx, s.raw, s.ran or rollback.source(ctx, s.version_id), s.up)
 
 
 HANDLERS: dict[str, Callable[[Context, Session, Step], None]] = {

@@ -34,9 +34,10 @@ def describe(record: dict[str, Any]) -> str:
             f" ({str(record.get('sha256', ''))[:12]})")
 
 
-def record_good(ctx: Context, raw: bytes, origin: dict[str, Any]) -> None:
-    """What runs now, exactly: the file, where it came from, each service's image id and digests."""
-    running = {c.service: c for c in ctx.docker.states(ctx.project) if c.service and c.image_id}
+def record_good(ctx: Context, raw: bytes, origin: dict[str, Any], ids: tuple[str, ...] = ()) -> None:
+    """What runs now, exactly: the file, where it came from, each service's image id and digests.
+    ids: the containers the up just listed (else the engine is asked)."""
+    running = {c.service: c for c in ctx.docker.states(ctx.project, ids) if c.service and c.image_id}
     digests = ctx.docker.repo_digests(sorted({c.image_id for c in running.values()}))
     images = {service: {"image": c.image, "id": c.image_id, "digests": digests.get(c.image_id, [])}
               for service, c in running.items()}

@@ -103,9 +103,11 @@ class Docker:
         if ids:
             self.run("rm", "-f", *ids, timeout=timeout)
 
-    def states(self, project: str) -> list["ContainerState"]:
-        """What the engine says of each of the project's containers: one `docker ps`, one `inspect`."""
-        ids = self.run("ps", "-aq", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}").stdout.split()
+    def states(self, project: str, ids: tuple[str, ...] = ()) -> list["ContainerState"]:
+        """What the engine says of each of the project's containers: one `docker ps` (unless their
+        ids are known), one `inspect`; a container gone since is left out."""
+        ids = ids or tuple(self.run("ps", "-aq", "--no-trunc", "--filter",
+                                    f"label={PROJECT_LABEL}={project}").stdout.split())
         if not ids:
             return []
         found = []
