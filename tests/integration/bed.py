@@ -15,10 +15,11 @@ from typing import Any
 
 PROJECT = "greengrassdockerapplicationdeployment"
 ROOT = Path(__file__).resolve().parents[2]
-# busybox sleep as PID 1 ignores SIGTERM; the trap makes `down` quick
+# busybox sleep as PID 1 ignores SIGTERM; the trap makes `down` quick, and TERM cuts the `wait` short
+# (a `sleep 1` in the foreground would finish first): $$ is compose's escape for a literal $
 SERVICE = """  {name}:
     image: {image}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done"]
 """
 
 

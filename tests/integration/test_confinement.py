@@ -145,7 +145,7 @@ def test_compose_never_sees_dadcs_secrets_and_sees_what_is_named(bed: Bed) -> No
     bed.put("services:\n  web:\n    image: " + bed.open_image + "\n"
             "    environment:\n      LEAKED: \"${AWS_SECRET_ACCESS_KEY:-}\"\n      MQTT: \"${DADC_MQTT_PASSWORD:-}\"\n"
             "      NAMED: \"${DADC_TEST_NAMED:-}\"\n      OTHER: \"${DADC_TEST_OTHER:-}\"\n"
-            "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n")
+            "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]\n")
     env = dict(os.environ, DADC_MQTT_PASSWORD="mqtt-secret", DADC_TEST_NAMED="named-value",
                DADC_TEST_OTHER="not-named")
     assert env.get("AWS_SECRET_ACCESS_KEY")  # the test bed's credentials are in dadc's environment
@@ -189,7 +189,7 @@ services:
   web:
     <<: *base
     image: ${DADC_RISKY_IMAGE:-busybox}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done"]
   child:
     extends: web
     volumes: ["/etc:/host-etc:ro"]

@@ -35,7 +35,7 @@ class Case:
 
 
 IMAGELESS = "services:\n  web:\n    command: [\"true\"]\n"
-GOOD = "services:\n  web:\n    image: {base}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+GOOD = "services:\n  web:\n    image: {base}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]\n"
 CASES = [
     Case("version", ("docker", "version"), False),
     Case("tag with a digest", ("docker", "tag", "{base}", "dadc/contract@" + ZEROS), True,

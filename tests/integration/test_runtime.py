@@ -235,7 +235,7 @@ def test_compose_sees_the_environment_for_interpolation(bed: Bed, version: int) 
     """Every version passes the variables the operator names to compose (v3's fix, applied to all;
     the rest of dadc's environment stays with dadc: compatibility B5)."""
     bed.put("services:\n  web:\n    image: ${DADC_TEST_IMAGE}\n"
-            "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n")
+            "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]\n")
     env = dict(__import__("os").environ, DADC_TEST_IMAGE=bed.open_image)
     proc = bed.dadc("deploy", "--definition", str(bed.definition(version)), "--compose-env", "DADC_TEST_IMAGE", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
