@@ -125,18 +125,8 @@ class RecordedEngine(Engine):
     def remove_images(self, text: str) -> None:
         """`docker rmi -f` of the file's images, as the docker engine does: an image a container
         still runs from stays, untagged (dangling); any other is gone."""
-        state = Path(os.environ["DADC_FAKE_STATE"])
-        store = Path(f"{state}.images")
-        refs = set(fakes.compose.file_images(text))
-        in_use = self.image_ids()
-        kept = []
-        for line in store.read_text().splitlines() if store.exists() else []:
-            ref, _, image_id = line.partition(" ")
-            if ref not in refs:
-                kept.append(line)
-            elif image_id in in_use:
-                kept.append(f"<none> {image_id}")
-        store.write_text("".join(f"{line}\n" for line in kept))
+        for ref in fakes.compose.file_images(text):  # through the fake, unjournaled: not dadc's command
+            fakes.state.Fake(os.environ).untag(ref)
 
     def image_ids(self) -> set[str]:
         state = Path(os.environ["DADC_FAKE_STATE"])

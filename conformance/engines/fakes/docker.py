@@ -126,8 +126,7 @@ class Docker(Fake):
     def rmi(self, rest: list[str], last: str, password: str) -> Reply:
         if not self.local_id(last):
             return 1, "", f"Error: No such image: {last}\n"
-        rows = [r for r in self._rows(self.images) if r[0] != last]
-        self.images.write_text("".join(" ".join(r) + "\n" for r in rows))
+        self.untag(last)
         return 0, "", ""
 
     def rm(self, rest: list[str], last: str, password: str) -> Reply:

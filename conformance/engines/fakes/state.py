@@ -53,7 +53,16 @@ class Fake:
         return next((row[1] for row in self._rows(self.images) if row[0] == ref and len(row) > 1), "")
 
     def store(self, ref: str, image_id: str) -> None:
-        rows = [r for r in self._rows(self.images) if r[0] != ref] + [[ref, image_id]]
+        self._write_images([r for r in self._rows(self.images) if r[0] != ref] + [[ref, image_id]])
+
+    def untag(self, ref: str) -> None:
+        """The tag goes; an image a container still runs from stays, untagged (dangling), as docker's."""
+        in_use = {row[3] for row in self.services()}
+        rows = [r for r in self._rows(self.images) if r[0] != ref]
+        gone = [r[1] for r in self._rows(self.images) if r[0] == ref and len(r) > 1]
+        self._write_images(rows + [["<none>", i] for i in gone if i in in_use])
+
+    def _write_images(self, rows: list[list[str]]) -> None:
         self.images.write_text("".join(" ".join(r) + "\n" for r in rows))
 
 
