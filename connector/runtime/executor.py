@@ -161,7 +161,7 @@ def _pull(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     try:
         pulled = ctx.run_compose("pull", _file(ctx, s, step), *s.project.pull_services, timeout=step.timeout)
-        missing = ctx.docker.missing_images(s.project.images)  # compose v2 exits 0 on a missing manifest
+        missing = ctx.docker.missing_images(s.project.images)  # judged by the engine too, not by the exit code alone
         if missing:
             raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
     except CommandFailed as exc:
@@ -181,7 +181,7 @@ def _down(ctx: Context, s: Session, step: Step) -> None:
         return  # what runs is the release that comes back: up reconciles it
     try:
         ctx.run_compose("down", _file(ctx, s, step), timeout=step.timeout)
-        left = ctx.docker.containers(ctx.project)  # compose v2 exits 0 on a file it cannot parse
+        left = ctx.docker.containers(ctx.project)  # judged by the engine too, not by the exit code alone
         if left:
             raise CommandFailed(f"down left {len(left)} container(s): {', '.join(c.name for c in left)}")
     except DadcError as exc:
@@ -225,7 +225,7 @@ def _up(ctx: Context, s: Session, step: Step) -> None:
     log.info("its up took %.2fs", ctx.clock() - began)
     found = ctx.docker.containers(ctx.project)
     s.up = tuple(c.id for c in found)
-    have = {c.service for c in found}  # compose v2 exits 0 when it creates nothing
+    have = {c.service for c in found}  # judged by the engine too, not by the exit code alone
     missing = [name for name in s.project.names if name not in have]
     if missing:
         raise CommandFailed(f"up created no container for {', '.join(missing)}")

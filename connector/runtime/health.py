@@ -1,8 +1,8 @@
 """The health gate (--health-gate): after the start sequence, every service must be running with
 its replicas, healthy where it declares a healthcheck, and stay so (no restart, no exit) for the
 stability period, all within the gate. Judged from the engine's own container state, the same
-for both compose CLIs: compose's exit status cannot be the verdict (some v2 releases exit 0 on
-errors), and v1 has no `up --wait`."""
+for both compose CLIs: v1 has no `up --wait`, and compose's exit status says whether it started the
+containers, not whether they stay up."""
 from __future__ import annotations
 
 from dataclasses import dataclass

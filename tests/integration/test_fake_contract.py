@@ -31,7 +31,7 @@ class Case:
     before: tuple[str, ...] = ()  # a docker command run first on both sides
     stdin: str | None = None
     file: str = ""  # a compose file's text for {file}
-    # how a refusal shows for compose, whose v2 may exit 0 having done nothing
+    # how a refusal shows for compose: its exit status, and what it left (as dadc judges it)
     judge: str = "exit"
 
 
@@ -103,12 +103,12 @@ class Tools:
 def _refused(case: Case, tools: Tools, done: process.Result, values: dict[str, str]) -> bool:
     if done.returncode != 0 or case.judge == "exit":
         return done.returncode != 0
-    if case.judge == "printed":  # compose v2 may exit 0 on a file it refuses: what counts is the project
+    if case.judge == "printed":  # dadc judges a refusal by the project printed, as well as the exit status
         return "services:" not in done.stdout
     if case.judge == "created":
         found = tools.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={values['project']}"])
         return not found.stdout.split()
-    if case.judge == "absent":  # compose v2 exits 0 when the registry refuses: what counts is the image
+    if case.judge == "absent":  # dadc judges a pull by the image present, as well as the exit status
         return tools.run(_fill(case.then, values)).returncode != 0
     if case.judge == "pulled":
         return tools.run(["docker", "image", "inspect", values["open"] + "/missing/app:" + values["unique"]]).returncode != 0

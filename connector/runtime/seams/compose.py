@@ -54,8 +54,8 @@ class ComposeCli:
     def read_project(self, file: Path, project_dir: Path, where: str, *, env: dict[str, str] | None = None,
                      run_as: process.RunAs | None = None, timeout: float) -> "ComposeProject":
         """The project as compose itself reads the file (`config`): compose is the authority on
-        what a file means, and a file it refuses is refused with compose's own reason (some
-        compose v2 releases exit 0 on such a file: what counts is whether it printed a project)."""
+        what a file means, and a file it refuses is refused with compose's own reason (both CLIs exit
+        non-zero then; a compose that printed no project is a refusal too, whatever its exit status)."""
         from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
         result = self.run("config", file, project_dir, env=env, run_as=run_as, timeout=timeout, check=False)
         try:
