@@ -100,17 +100,25 @@ def _without_file(profile: Profile, params: dict[str, str], command: Command, op
 
 def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                options: RuntimeOptions | None = None) -> list[Step]:
+    """The version's start sequence. With --health-gate, every step from the one that takes the
+    previous release down onwards carries the planned recovery (a failed pull after down, install,
+    up, the gate alike): the device ends on a good release, or says why it could not."""
     options = options or NO_OPTIONS
     steps: list[Step] = []
+    recovery = _recovery(profile, observed, options)
+    after_down = False
     for command in profile.start_sequence:
         if command.when and not profile.flag(params, command.when):
             continue
         origin = command.when or f"version {profile.version}"
         fallback, enabled_by = _fallback(profile, params, command, options)
+        on_fail = recovery if after_down else ()
         if command.command == "up":
-            steps += [Step("install", "incoming", origin=origin),
-                      Step("up", "current", timeout=limit("up"), origin=origin)]
-            steps += _gate(profile, observed, options)
+            steps += [Step("install", "incoming", origin=origin, on_fail=on_fail),
+                      Step("up", "current", timeout=limit("up"), origin=origin, on_fail=recovery)]
+            if options.health_gate is not None:
+                steps.append(Step("gate", timeout=float(options.health_gate), stable=float(options.health_stable),
+                                  origin="--health-gate", on_fail=recovery))
         elif command.command == "down":
             if observed.previous_file:
                 fb = command.fallback
@@ -119,10 +127,11 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                                   fallback=fallback, origin=enabled_by or origin, reason=hint))
             elif observed.project_running:
                 steps.append(_without_file(profile, params, command, options))
+            after_down = True
         else:
             steps.append(Step(command.command, FILES[command.of], attempts=command.attempts,
                               retry_delay=command.retry_delay_seconds, fallback=fallback,
-                              origin=enabled_by or origin,
+                              origin=enabled_by or origin, on_fail=on_fail,
                               timeout=limit("config" if command.command == "fetch" else command.command)))
             if command.command == "fetch" and observed.failed_release and observed.last_good:
                 steps.append(Step("refuse-failed", "incoming", origin="dadc: a release that failed runs no more",
@@ -151,21 +160,19 @@ def _restore(profile: Profile, options: RuntimeOptions, target: str) -> tuple[St
     return tuple(steps)
 
 
-def _gate(profile: Profile, observed: Observed, options: RuntimeOptions) -> list[Step]:
-    """--health-gate: after up, the gate; a release that fails it is kept as failed and rolled back
-    as a whole to the last good deployment, or, with none recorded, taken down."""
+def _recovery(profile: Profile, observed: Observed, options: RuntimeOptions) -> tuple[Step, ...]:
+    """--health-gate: what follows a failure once the previous release may be down: the release is
+    kept as failed and rolled back as a whole to the last good deployment, or, with none recorded,
+    taken down. Without the gate: nothing (each version does what its documentation says)."""
     if options.health_gate is None:
-        return []
+        return ()
     keep = Step("keep-failed", "incoming", guard="same-release", origin="--health-gate")
     if observed.last_good:
-        recovery = (keep,) + _restore(profile, options, "last-good") + (Step("fail", reason="rolled-back"),)
-    else:
-        recovery = (keep, Step("down", "current", timeout=stop_timeout(profile, options), fallback="force-remove",
-                               origin="--health-gate"),
-                    Step("remove", origin="--health-gate", reason="whatever down left"),
-                    Step("fail", reason="taken-down"))
-    return [Step("gate", timeout=float(options.health_gate), stable=float(options.health_stable),
-                 origin="--health-gate", on_fail=recovery)]
+        return (keep,) + _restore(profile, options, "last-good") + (Step("fail", reason="rolled-back"),)
+    return (keep, Step("down", "current", timeout=stop_timeout(profile, options), fallback="force-remove",
+                       origin="--health-gate"),
+            Step("remove", origin="--health-gate", reason="whatever down left"),
+            Step("fail", reason="taken-down"))
 
 
 def plan_rollback(profile: Profile, options: RuntimeOptions | None = None) -> list[Step]:

@@ -129,9 +129,7 @@ class RecordedEngine(Engine):
             fakes.state.Fake(os.environ).untag(ref)
 
     def image_ids(self) -> set[str]:
-        state = Path(os.environ["DADC_FAKE_STATE"])
-        lines = state.read_text().splitlines()[1:] if state.exists() else []
-        return {line.split()[3] for line in lines if len(line.split()) == 4}
+        return {row[3] for row in fakes.state.Fake(os.environ).services() if row[3]}
 
     def retag(self, image: str) -> None:
         """New content under the same tag, pushed: the fake registry and the local tag both move."""

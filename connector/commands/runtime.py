@@ -200,7 +200,7 @@ def plan(args: argparse.Namespace) -> int:
           f"project running {'yes' if observed.project_running else 'no'}")
     print("# dadc extensions: " + (", ".join(opts.extensions()) or "none (the version's documented behaviour)"))
     print(f"# docker and compose run as {_who(ctx)}")
-    for line in _risky(ctx, opts.health_gate):
+    for line in _risky(ctx, opts.health_gate, opts.health_stable):
         print(f"# {line}")
     sequences = {"start": plan_start(profile, ctx.config.params, observed, opts),
                  "stop": plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts),
@@ -248,7 +248,7 @@ def _who(ctx) -> str:  # type: ignore[no-untyped-def]
     return f"DockerUserId {ctx.run_as.uid} ({name}), {how}"
 
 
-def _risky(ctx, gate: float | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+def _risky(ctx, gate: float | None = None, stable: float = 0.0) -> list[str]:  # type: ignore[no-untyped-def]
     """The local copy's settings that hand a container the host (the file S3 serves next is judged
     at the start, in its log)."""
     from connector.validation import rules_compose
@@ -261,8 +261,7 @@ def _risky(ctx, gate: float | None = None) -> list[str]:  # type: ignore[no-unty
         return [f"the local copy: {exc}"]
     found = sorted(rules_compose.locate(list(project.risky), raw, str(ctx.dest.compose_file)),
                    key=lambda f: (f.line, f.column, f.rule))
-    slow = [f"the local copy: {text}: the gate will fail while it starts" for text in project.slow_starts(gate)] \
-        if gate is not None else []
+    slow = [f"the local copy: {text}" for text in project.slow_starts(gate, stable)] if gate is not None else []
     return [f"{f.file}:{f.line}:{f.column}: warning {f.rule} {f.message}" for f in found] + slow
 
 

@@ -68,10 +68,12 @@ class Context:
         return self.compose.run(action, file, self.dest.root, *extra, env=self.env, run_as=self.run_as,
                                 timeout=timeout, check=check)
 
-    def read_project(self, file: Path, where: str, timeout: float | None = None) -> "ComposeProject":
+    def read_project(self, file: Path, where: str, timeout: float | None = None,
+                     needs: tuple[str, ...] = ()) -> "ComposeProject":
         from connector.plan import limit
         return self.compose.read_project(file, self.dest.root, where, env=self.env, run_as=self.run_as,
-                                         timeout=timeout or limit("config"))
+                                         timeout=timeout or limit("config"), needs=needs,
+                                         dotenv=self.dest.read(".env") if self.compose.generation == 1 else None)
 
 
 def run_as_for(user_id: str | None, grant_docker_group: bool = False) -> process.RunAs | None:

@@ -61,11 +61,12 @@ def _file(ctx: Context, s: Session, step: Step) -> Path:
     return s.file if step.file == "incoming" and s.file is not None else ctx.file(step.file)
 
 
-def _check(raw: bytes, where: str) -> None:
-    """dadc's safe check of the bytes: hostile input never reaches a file or a CLI."""
+def _check(raw: bytes, where: str) -> tuple[str, ...]:
+    """dadc's safe check of the bytes: hostile input never reaches a file or a CLI. Returns what
+    a compose release must know to read the file (compose's own tags, several documents)."""
     from connector.runtime import composefile
     try:
-        composefile.check(raw)
+        return tuple(composefile.check(raw).needs())
     except InvalidParameter as exc:
         raise type(exc)(f"{where}: {exc}") from None
 
@@ -90,8 +91,8 @@ def _offline(ctx: Context, s: Session, reason: str) -> None:
     s.raw = raw
     s.file, s.offline, s.version_id = local, True, state.get("version_id")
     s.ran = {k: state.get(k) for k in ("bucket", "key", "requested_version", "version_id")}
-    _check(s.raw, str(local))
-    s.project = ctx.read_project(local, str(local), timeout=limit("config"))
+    needs = _check(s.raw, str(local))
+    s.project = ctx.read_project(local, str(local), timeout=limit("config"), needs=needs)
     _warn_risky(s.project, s.raw, str(local))
 
 
@@ -112,9 +113,9 @@ def _fetch(ctx: Context, s: Session, step: Step) -> None:
         return _offline(ctx, s, str(exc))
     assert fetched is not None
     where = f"s3://{bucket}/{key}"
-    _check(fetched.raw, where)
+    needs = _check(fetched.raw, where)
     ctx.dest.write_incoming(fetched.raw)
-    s.project = ctx.read_project(ctx.dest.incoming, where, timeout=step.timeout)
+    s.project = ctx.read_project(ctx.dest.incoming, where, timeout=step.timeout, needs=needs)
     _warn_risky(s.project, fetched.raw, where)
     s.file, s.raw, s.version_id = ctx.dest.incoming, fetched.raw, fetched.version_id
     s.ran = {"bucket": bucket, "key": key, "requested_version": version, "version_id": fetched.version_id}
@@ -219,24 +220,29 @@ def _install(ctx: Context, s: Session, step: Step) -> None:
 
 
 def _up(ctx: Context, s: Session, step: Step) -> None:
+    """up, then what it left, judged by the engine whatever compose's exit status (health.after_up),
+    compose's own words in the failure."""
+    from connector.runtime import health
     assert s.project is not None
     began = ctx.clock()
-    ctx.run_compose("up", _file(ctx, s, step), timeout=step.timeout)
+    done = ctx.run_compose("up", _file(ctx, s, step), timeout=step.timeout)
     log.info("its up took %.2fs", ctx.clock() - began)
-    found = ctx.docker.containers(ctx.project)
-    s.up = tuple(c.id for c in found)
-    have = {c.service for c in found}  # judged by the engine too, not by the exit code alone
-    missing = [name for name in s.project.names if name not in have]
-    if missing:
-        raise CommandFailed(f"up created no container for {', '.join(missing)}")
+    states = ctx.docker.states(ctx.project)
+    s.up = tuple(c.id for c in states)
+    wrong = health.after_up(states, rollback.expected_replicas(s.project))
+    if wrong:
+        said = done.stderr.strip()
+        log.error("up exited %d but %s; compose said: %s", done.returncode, wrong, said or "nothing")
+        tail = " / ".join(said.splitlines()[-3:])
+        raise CommandFailed(f"up: {wrong}" + (f"; compose said: {tail}" if tail else ""), stderr=said)
 
 
 def _gate(ctx: Context, s: Session, step: Step) -> None:
     """Judge the release; a failure is the step's failure (its planned recovery follows)."""
     from connector.runtime import health
     assert s.project is not None and step.timeout is not None
-    for slow in s.project.slow_starts(step.timeout):
-        log.warning("%s: the gate may fail while it starts", slow)
+    for slow in s.project.slow_starts(step.timeout, step.stable):
+        log.warning("%s", slow)
     verdict = health.gate(ctx.docker, ctx.project, rollback.expected_replicas(s.project), step.timeout, step.stable,
                           ctx.clock, ctx.pause, s.project.one_shots)
     if not verdict.ok:

@@ -22,21 +22,34 @@ class Verdict:
 def judge(states: list[ContainerState], expected: dict[str, int],
           seen: dict[str, int], one_shots: frozenset[str] = frozenset()) -> tuple[str, str]:
     """(a failure, what is still awaited); both empty: every service is ready. `seen` holds each
-    container's restart count when the gate first saw it: any restart after that is a failure.
-    As Compose sees it, a container that exited 0 and that its restart policy will not start again
-    (no, on-failure) is complete, not failed; one_shots (services others wait on with
-    service_completed_successfully) must be exactly that, and are awaited until they are."""
+    container's restart count when the gate last saw it: under restart `always`/`unless-stopped`
+    (or `no`), any restart after the first look is a failure (a crash loop). As Compose sees it, a
+    container that exited 0 and that its restart policy will not start again (no, on-failure) is
+    complete, not failed; one_shots (services others wait on with service_completed_successfully)
+    must be exactly that, and are awaited until they are. Under `on-failure`, failures Docker will
+    retry are awaited, not failed: such a service is judged when the gate ends (completed, running
+    and stable, or still failing), or when Docker gives up on it (its max_retries)."""
     waiting = []
     for service, replicas in expected.items():
         mine = [c for c in states if c.service == service]
         for c in mine:
             first = seen.setdefault(c.id, c.restarts)
-            if c.restarts > first or c.status == "restarting":
+            if c.restart_policy == "on-failure":
+                seen[c.id] = c.restarts
+                if c.retried:
+                    waiting.append(f"service {service}: container {c.name} is still failing (exit code "
+                                   f"{c.exit_code}, {c.restarts} restarts, restart: on-failure)")
+                    continue
+                if c.restarts > first:  # it restarted since the last look: stable from now on
+                    waiting.append(f"service {service}: container {c.name} restarted (restart: on-failure)")
+                    continue
+            elif c.restarts > first or c.status == "restarting":
                 return f"service {service}: container {c.name} restarted ({c.restarts} restarts, crash loop?)", ""
             if c.completed:
                 continue
             if c.status in ("exited", "dead"):
-                return f"service {service}: container {c.name} exited with code {c.exit_code}", ""
+                gave_up = f" after {c.restarts} restarts (its max_retries)" if c.restart_policy == "on-failure" else ""
+                return f"service {service}: container {c.name} exited with code {c.exit_code}{gave_up}", ""
             if c.health == "unhealthy":
                 return f"service {service}: container {c.name} is unhealthy", ""
             if service in one_shots and c.status == "running":
@@ -47,6 +60,27 @@ def judge(states: list[ContainerState], expected: dict[str, int],
         if len(mine) < replicas:
             waiting.append(f"service {service}: {len(mine)} of {replicas} containers")
     return "", "; ".join(waiting)
+
+
+def after_up(states: list[ContainerState], expected: dict[str, int]) -> str:
+    """What `up` left, judged whatever compose's exit status was (a compose that exits 0 having
+    started nothing must not pass): each service's containers exist and were started. A container
+    left `created` (compose could not start it: a host port taken, a dependency that failed), or
+    exited non-zero with no restart coming, fails; one that exited 0 (a one-shot that completed, as
+    Compose sees it) or is restarting (the gate judges that) does not. Empty: nothing wrong."""
+    wrong = []
+    for service, replicas in expected.items():
+        mine = [c for c in states if c.service == service]
+        if not mine:
+            wrong.append(f"service {service}: no container")
+        elif len(mine) < replicas:
+            wrong.append(f"service {service}: {len(mine)} of {replicas} containers")
+        for c in mine:
+            if c.status == "created":
+                wrong.append(f"service {service}: container {c.name} was created but never started")
+            elif c.status in ("exited", "dead") and c.exit_code != 0 and not c.retried:
+                wrong.append(f"service {service}: container {c.name} exited with code {c.exit_code}")
+    return "; ".join(wrong)
 
 
 def gate(docker: Docker, project: str, expected: dict[str, int], timeout: float, stable: float,

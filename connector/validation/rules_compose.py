@@ -27,6 +27,12 @@ UNCONFINED = rule("W7006", "compose-unconfined", "`security_opt` turns off secco
 UNPINNED = rule("W7007", "compose-image-unpinned", "An image with neither a tag nor a digest runs whatever `latest` "
                 "is at the next pull: pin a tag, or better a digest.", COMPOSE_DOCS + "#image")
 
+PROJECT_MOUNT = rule("W7010", "compose-project-mount", "A bind mount whose source is the compose project's own "
+                    "directory or a folder above it (`.`, `./`, `..`, an absolute path that contains it): the "
+                    "container can read and rewrite the local copy of the compose file, its `.env`, and the "
+                    "registry credentials the connector keeps in `.docker/config.json` (the getting-started "
+                    "`.:/code` shape).", COMPOSE_DOCS + "#volumes")
+
 REFUSED = rule("E7008", "compose-refuses", "The compose CLI refuses the file (its own reason is given): "
                 "no version of the connector could run it.", COMPOSE_DOCS)
 UNREAD = rule("I7009", "compose-not-consulted", "No compose CLI was found, so the file was judged as written: "
@@ -56,8 +62,16 @@ def _unpinned(image: str) -> bool:
     return ":" not in last
 
 
-def check(doc: Any) -> list[Finding]:
-    """The warnings for a project as compose's `config` printed it."""
+def _contains(source: str, project_dir: str) -> bool:
+    """The bind source is the project directory or a folder above it (compose prints it absolute)."""
+    import posixpath
+    src = posixpath.normpath(source)
+    return project_dir == src or project_dir.startswith(src.rstrip("/") + "/")
+
+
+def check(doc: Any, project_dir: str | None = None) -> list[Finding]:
+    """The warnings for a project as compose's `config` printed it. project_dir: the folder compose
+    ran in (the destination, or a validated file's folder), for W7010."""
     services = doc.get("services") if isinstance(doc, dict) else None
     found: list[Finding] = []
     for name, spec in (services or {}).items():
@@ -79,6 +93,11 @@ def check(doc: Any) -> list[Finding]:
             path = "/" + source.strip("/") if source.strip("/") else "/"
             if path in HOST_PATHS:
                 found.append(HOST_MOUNT(f"{at}/volumes/{index}", f"service {name} mounts the host's {path}"))
+            elif project_dir and _contains(path, project_dir):
+                what = "the project directory" if path == project_dir.rstrip("/") else f"{path}, which holds the project directory"
+                found.append(PROJECT_MOUNT(f"{at}/volumes/{index}", f"service {name} bind-mounts {what} ({project_dir}): "
+                                           "the container can rewrite the compose file, its .env and the registry "
+                                           "credentials in .docker/config.json"))
         if spec.get("devices"):
             found.append(DEVICES(f"{at}/devices", f"service {name} maps host devices"))
         for option in spec.get("security_opt") or []:
@@ -98,22 +117,35 @@ def _child(node: Any, key: str) -> tuple[Any, Any] | None:
     return None
 
 
+_COMPOSE_PATH = re.compile(r"\b(services(?:\.[A-Za-z0-9_.-]+?)*)(?= |:|$)")
+
+
+def pointer_of(reason: str) -> str:
+    """Where compose's own refusal points, when it names a path (`services.web.image must be a
+    string`): as a pointer; '' otherwise."""
+    found = _COMPOSE_PATH.search(reason)
+    return "/" + "/".join(_esc(p) for p in found.group(1).split(".")) if found else ""
+
+
 def locate(findings: list[Finding], raw: bytes | str, file: str) -> list[Finding]:
-    """Each finding at its place in the file as written: the setting's key when the file writes it
-    under the service, else the service's key (it came by extends, a merge key or an include), else
-    line 1."""
+    """Each finding at its place in the file as written: the deepest key of its pointer the file
+    writes (the setting's own line, else its service's: it came by extends, a merge key or an
+    include), else line 1."""
     from dataclasses import replace
     try:
-        root = yaml.compose(raw.decode("utf-8") if isinstance(raw, bytes) else raw, Loader=yaml.SafeLoader)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)  # the first document
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
         root = None
     placed = []
     for f in findings:
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in f.pointer.strip("/").split("/")]
-        services = _child(root, "services")
-        service = _child(services[1], parts[1]) if services else None
-        setting = _child(service[1], parts[2]) if service else None
-        mark = setting[0].start_mark if setting else service[0].start_mark if service else None
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in f.pointer.strip("/").split("/") if p]
+        node, mark = root, None
+        for part in parts[:3]:  # services / NAME / SETTING
+            pair = _child(node, part)
+            if pair is None:
+                break
+            mark, node = pair[0].start_mark, pair[1]
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         placed.append(replace(f, line=line, column=column, file=file))
     return placed

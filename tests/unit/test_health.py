@@ -12,9 +12,9 @@ from connector.runtime.seams.docker import ContainerState
 
 
 def c(service: str, status: str = "running", health_: str = "none", restarts: int = 0, n: int = 1,
-      code: int = 0, restart: str = "no") -> ContainerState:
+      code: int = 0, restart: str = "no", max_retries: int = 0) -> ContainerState:
     return ContainerState(f"{service}{n}", f"p-{service}-{n}", service, status, health_, code, restarts, "sha256:x", "img",
-                          restart)
+                          restart, max_retries)
 
 
 @pytest.mark.parametrize(("states", "failure", "waiting"), [
@@ -144,3 +144,62 @@ def test_dadc_rollback_is_planned_too() -> None:
     assert steps[0].target == "ref:3" and steps[1].file == "current"
     assert plan_rollback(profiles.get(7))[0].target == "before-current"
     assert "gate" in [s.kind for s in plan_rollback(profiles.get(7), OPTS)]
+
+
+def test_an_on_failure_migration_that_fails_until_its_database_answers_is_judged_at_the_end_of_the_gate() -> None:
+    """restart: on-failure: Docker retries it; compose by hand ends it as Exited (0). Each failure
+    Docker will retry is awaited, never a failure by itself; a restart resets the stable period."""
+    seen: dict[str, int] = {}
+    expected = {"db": 1, "migrate": 1}
+    looks = [
+        c("migrate", status="restarting", code=1, restarts=1, restart="on-failure"),
+        c("migrate", status="exited", code=1, restarts=2, restart="on-failure"),  # between two retries
+        c("migrate", status="running", restarts=3, restart="on-failure"),
+        c("migrate", status="exited", code=0, restarts=3, restart="on-failure"),
+    ]
+    verdicts = [health.judge([c("db"), look], expected, seen) for look in looks]
+    assert [f for f, _ in verdicts] == ["", "", "", ""]
+    assert "still failing" in verdicts[0][1] and "still failing" in verdicts[1][1]
+    assert "restarted" in verdicts[2][1]  # running again, but it restarted since the last look
+    assert verdicts[3] == ("", "")  # completed
+
+
+@pytest.mark.parametrize(("state", "failure", "waiting"), [
+    (c("migrate", status="exited", code=1, restarts=3, restart="on-failure", max_retries=3),
+     "exited with code 1 after 3 restarts (its max_retries)", ""),  # Docker gave up on it
+    (c("migrate", status="exited", code=1, restarts=2, restart="on-failure", max_retries=3), "", "still failing"),
+    (c("migrate", status="restarting", code=1, restarts=9, restart="on-failure"), "", "still failing"),
+    (c("migrate", status="restarting", code=1, restarts=1, restart="always"), "restarted", ""),  # a crash loop
+])
+def test_on_failure_is_awaited_until_docker_gives_up(state: ContainerState, failure: str, waiting: str) -> None:
+    got_failure, got_waiting = health.judge([state], {"migrate": 1}, {})
+    assert (failure in got_failure) and bool(got_failure) == bool(failure), got_failure
+    assert (waiting in got_waiting) and bool(got_waiting) == bool(waiting), got_waiting
+
+
+def test_a_gate_that_ends_while_an_on_failure_service_still_fails_fails_saying_so() -> None:
+    class Engine:
+        def states(self, project: str) -> list[ContainerState]:
+            return [c("migrate", status="restarting", code=1, restarts=4, restart="on-failure")]
+    now = [0.0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+    verdict = health.gate(Engine(), "p", {"migrate": 1}, 10, 1, lambda: now[0], pause)  # type: ignore[arg-type]
+    assert not verdict.ok and "still failing (exit code 1, 4 restarts, restart: on-failure)" in verdict.reason
+
+
+@pytest.mark.parametrize(("states", "wrong"), [
+    ([c("web"), c("db")], ""),
+    ([c("web", status="created"), c("db")], "service web: container p-web-1 was created but never started"),
+    ([c("db")], "service web: no container"),
+    ([c("web", status="exited", code=1), c("db")], "service web: container p-web-1 exited with code 1"),
+    ([c("web", status="exited", code=0), c("db")], ""),  # a one-shot that completed
+    ([c("web", status="restarting", code=1, restart="always"), c("db")], ""),  # the gate's to judge
+    ([c("web", status="exited", code=1, restarts=1, restart="on-failure"), c("db")], ""),  # Docker retries it
+    ([c("web"), c("db", status="created"), c("web", n=2)], "service db: container p-db-1 was created"),
+])
+def test_what_up_left_is_judged_by_the_engine_whatever_composes_exit_status(states: list[ContainerState],
+                                                                              wrong: str) -> None:
+    got = health.after_up(states, {"web": 1, "db": 1})
+    assert (wrong in got) and bool(got) == bool(wrong), got

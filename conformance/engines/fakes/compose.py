@@ -72,7 +72,8 @@ class Compose(Fake):
             if error:
                 return 1, "", error
         digest = file_hash(self.file) if self.file and self.file.is_file() else "-"
-        rows = [f"{name} {behaviour} {image} {self.local_id(image)}" for name, behaviour, image in file_services(text)]
+        rows = [f"{name} {behaviour} {image} {self.local_id(image)} {i}"
+                for name, behaviour, image, replicas in file_services(text) for i in range(1, replicas + 1)]
         self.state.write_text("".join(line + "\n" for line in [digest, *rows]))
         return 0, "", ""
 
@@ -82,18 +83,21 @@ def file_images(text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"^ *image: *(.*)$", text, re.M)]
 
 
-def file_services(text: str) -> list[tuple[str, str, str]]:
-    """(service, behaviour, image) from the layout the cases' files have."""
+def file_services(text: str) -> list[tuple[str, str, str, int]]:
+    """(service, behaviour, image, replicas) from the layout the cases' files have (`scale: N` or
+    `deploy: replicas: N`, as compose reads them)."""
     found: list[list[str]] = []
     for line in text.splitlines():
         start = SERVICE.match(line)
         if start:
-            found.append([start.group(1), "none", "-"])
+            found.append([start.group(1), "none", "-", "1"])
         elif found and line.startswith("    image:"):
             found[-1][2] = (line.split() + [""])[1]
+        elif found and re.match(r"^(    scale|      replicas): *\d+ *$", line):
+            found[-1][3] = line.split(":")[1].strip()
         if found and "dadc.behaviour:" in line:
             found[-1][1] = (line.split() + [""])[1]
-    return [(s, b, i) for s, b, i in found]
+    return [(s, b, i, int(n)) for s, b, i, n in found]
 
 
 def refused_service(text: str) -> str:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import PROJECT, REFUSED_OFFLINE, Fake, Reply, relay
+from conformance.engines.fakes.state import PROJECT, REFUSED_OFFLINE, Fake, Reply, container_id, relay
 
 
 class Docker(Fake):
@@ -37,11 +37,12 @@ class Docker(Fake):
 
     def ps(self, rest: list[str], last: str, password: str) -> Reply:
         if "-q" in rest or "-aq" in rest:
-            return 0, "".join(f"recorded-{row[0]}\n" for row in self.services()), ""
+            return 0, "".join(f"{container_id(row)}\n" for row in self.services()), ""
         lines = []
-        for name, behaviour, image, _ in self.services():
+        for row in self.services():
+            name, behaviour, image, _, replica = row
             state = {"exits": "exited", "oneshot": "exited", "crashloop": "restarting"}.get(behaviour, "running")
-            lines.append(json.dumps({"ID": f"recorded-{name}", "Names": f"{PROJECT}-{name}-1", "Image": image,
+            lines.append(json.dumps({"ID": container_id(row), "Names": f"{PROJECT}-{name}-{replica}", "Image": image,
                                      "State": state, "Status": "Up 1 second",
                                      "Labels": f"com.docker.compose.project={PROJECT},com.docker.compose.service={name}"},
                                     separators=(",", ":")))
@@ -49,13 +50,13 @@ class Docker(Fake):
 
     def inspect(self, rest: list[str], last: str, password: str) -> Reply:
         """Containers: the fields the health gate and the release record read."""
-        by_id = {f"recorded-{row[0]}": row for row in self.services()}
+        by_id = {container_id(row): row for row in self.services()}
         found, missing = [], False
         for cid in rest:
             if cid not in by_id:
                 missing = True
                 continue
-            name, behaviour, image, image_id = by_id[cid]
+            name, behaviour, image, image_id, replica = by_id[cid]
             state: dict[str, object] = {"Status": "running", "ExitCode": 0}
             restarts, policy = 0, "always"
             if behaviour in ("healthy", "unhealthy"):
@@ -71,7 +72,7 @@ class Docker(Fake):
             elif behaviour == "crashloop":
                 state.update(Status="restarting", ExitCode=1)
                 restarts = 3
-            found.append({"Id": cid, "Name": f"/{PROJECT}-{name}-1", "RestartCount": restarts, "Image": image_id,
+            found.append({"Id": cid, "Name": f"/{PROJECT}-{name}-{replica}", "RestartCount": restarts, "Image": image_id,
                           "State": state, "HostConfig": {"RestartPolicy": {"Name": policy}},
                           "Config": {"Image": image, "Labels": {"com.docker.compose.service": name}}})
         return (1 if missing else 0), json.dumps(found) + "\n", "Error: No such object\n" if missing else ""
@@ -131,7 +132,7 @@ class Docker(Fake):
 
     def rm(self, rest: list[str], last: str, password: str) -> Reply:
         """rm ID...: an unknown id is an error, unless -f (as docker)."""
-        known = {f"recorded-{row[0]}" for row in self.services()}
+        known = {container_id(row) for row in self.services()}
         if "-f" not in rest:
             unknown = next((cid for cid in rest if cid not in known), None)
             if unknown:

@@ -45,9 +45,12 @@ class Fake:
         return [line.split() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
     def services(self) -> list[list[str]]:
-        """NAME BEHAVIOUR IMAGE IMAGE-ID of what is up (the id '' when the image was missing)."""
+        """NAME BEHAVIOUR IMAGE IMAGE-ID REPLICA of each container that is up (the id '' when the
+        image was missing; replicas numbered from 1, as compose numbers them)."""
         lines = self.state.read_text().splitlines()[1:] if self.state.exists() else []
-        return [(line.split() + ["", "", "", ""])[:4] for line in lines if line.strip()]
+        return [(line.split() + ["", "", "", "", "1"])[:4] + [(line.split() + [""] * 5)[4] or "1"]
+                for line in lines if line.strip()]
+
 
     def local_id(self, ref: str) -> str:
         return next((row[1] for row in self._rows(self.images) if row[0] == ref and len(row) > 1), "")
@@ -70,3 +73,8 @@ def relay(argv: list[str], stdin: str | None) -> Reply:
     """The real tool, as the caller would have run it (the password, if any, on its stdin)."""
     done = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="replace")
     return done.returncode, done.stdout, done.stderr
+
+
+def container_id(row: list[str]) -> str:
+    """The fake container id of a row of services(): recorded-SERVICE, then -N for more replicas."""
+    return f"recorded-{row[0]}" + (f"-{row[4]}" if row[4] != "1" else "")

@@ -52,17 +52,22 @@ class ComposeCli:
                            timeout=timeout, cwd=str(project_dir), check=check)
 
     def read_project(self, file: Path, project_dir: Path, where: str, *, env: dict[str, str] | None = None,
-                     run_as: process.RunAs | None = None, timeout: float) -> "ComposeProject":
+                     run_as: process.RunAs | None = None, timeout: float,
+                     needs: tuple[str, ...] = (), dotenv: bytes | None = None) -> "ComposeProject":
         """The project as compose itself reads the file (`config`): compose is the authority on
-        what a file means, and a file it refuses is refused with compose's own reason (both CLIs exit
+        what a file means (v2 prints only the services its profiles enable; for v1, which prints
+        them all, the profiles come from the environment, else from the project directory's .env
+        as v1 reads it), and a file it refuses is refused with compose's own reason (both CLIs exit
         non-zero then; a compose that printed no project is a refusal too, whatever its exit status)."""
         from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
         result = self.run("config", file, project_dir, env=env, run_as=run_as, timeout=timeout, check=False)
         try:
-            return composefile.project(result.stdout if result.returncode == 0 else "", env)
+            profiles = composefile.enabled_profiles(env, dotenv) if self.generation == 1 else None
+            return composefile.project(result.stdout if result.returncode == 0 else "", profiles, str(project_dir))
         except InvalidParameter as exc:
             reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
-            raise InvalidParameter(f"{where}: compose refuses it: {reason}") from None
+            hint = f" (the file uses {'; '.join(needs)}: this is {self.name} {self.version})" if needs else ""
+            raise InvalidParameter(f"{where}: compose refuses it: {reason}{hint}") from None
 
 
 def find_executable(name: str) -> str | None:

@@ -54,6 +54,18 @@ class ContainerState:
     image_id: str
     image: str  # the reference it was created from
     restart_policy: str = "no"  # no, on-failure, always, unless-stopped
+    max_retries: int = 0  # on-failure's limit (0: none)
+
+    @property
+    def retried(self) -> bool:
+        """restart: on-failure, and Docker will start it again (it is restarting, or exited non-zero
+        below its retry limit): a migration that fails until its database answers is not done yet."""
+        if self.restart_policy != "on-failure":
+            return False
+        if self.status == "restarting":
+            return True
+        return self.status in ("exited", "dead") and self.exit_code != 0 and \
+            (self.max_retries == 0 or self.restarts < self.max_retries)
 
     @property
     def completed(self) -> bool:
@@ -119,7 +131,8 @@ class Docker:
                 status=state.get("Status", ""), health=(state.get("Health") or {}).get("Status", "none"),
                 exit_code=int(state.get("ExitCode") or 0), restarts=int(c.get("RestartCount") or 0),
                 image_id=c.get("Image", ""), image=(c.get("Config") or {}).get("Image", ""),
-                restart_policy=str(((c.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no")))
+                restart_policy=str(((c.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"),
+                max_retries=int(((c.get("HostConfig") or {}).get("RestartPolicy") or {}).get("MaximumRetryCount") or 0)))
         return sorted(found, key=lambda c: c.name)
 
     def repo_digests(self, image_ids: list[str]) -> dict[str, list[str]]:
