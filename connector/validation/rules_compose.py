@@ -62,6 +62,11 @@ def _unpinned(image: str) -> bool:
     return ":" not in last
 
 
+def _list(value: Any) -> list[Any]:
+    """A setting compose prints as a list; anything else (a hostile file judged as written) is none."""
+    return value if isinstance(value, list) else []
+
+
 def _contains(source: str, project_dir: str) -> bool:
     """The bind source is the project directory or a folder above it (compose prints it absolute)."""
     import posixpath
@@ -74,11 +79,11 @@ def check(doc: Any, project_dir: str | None = None) -> list[Finding]:
     ran in (the destination, or a validated file's folder), for W7010."""
     services = doc.get("services") if isinstance(doc, dict) else None
     found: list[Finding] = []
-    for name, spec in (services or {}).items():
+    for name, spec in (services if isinstance(services, dict) else {}).items():
         if not isinstance(spec, dict):
             continue
         at = f"/services/{_esc(str(name))}"
-        caps = [str(c).upper().removeprefix("CAP_") for c in spec.get("cap_add") or []]
+        caps = [str(c).upper().removeprefix("CAP_") for c in _list(spec.get("cap_add"))]
         if spec.get("privileged") is True:
             found.append(PRIVILEGED(f"{at}/privileged", f"service {name} runs privileged"))
         for key in ("pid", "ipc"):
@@ -100,7 +105,7 @@ def check(doc: Any, project_dir: str | None = None) -> list[Finding]:
                                            "credentials in .docker/config.json"))
         if spec.get("devices"):
             found.append(DEVICES(f"{at}/devices", f"service {name} maps host devices"))
-        for option in spec.get("security_opt") or []:
+        for option in _list(spec.get("security_opt")):
             if re.fullmatch(r"(seccomp|apparmor)[:=]unconfined", str(option).strip(), re.IGNORECASE):
                 found.append(UNCONFINED(f"{at}/security_opt", f"service {name}: security_opt {option}"))
         image = spec.get("image")

@@ -144,8 +144,15 @@ SHAPES = st.recursive(SCALARS | COMPOSE_KEYS,
                       max_leaves=40)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(SHAPES)
+SERVICE_KEYS = st.sampled_from(["image", "volumes", "ports", "privileged", "cap_add", "pid", "ipc", "network_mode",
+                                "devices", "security_opt", "build", "healthcheck", "profiles", "deploy", "scale",
+                                "depends_on", "restart"])
+COMPOSE_SHAPED = st.fixed_dictionaries({"services": st.dictionaries(
+    st.text(min_size=1, max_size=6), st.dictionaries(SERVICE_KEYS, SHAPES, max_size=6) | SHAPES, max_size=3)}) | SHAPES
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(COMPOSE_SHAPED)
 def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
     import tempfile
     from pathlib import Path
