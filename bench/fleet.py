@@ -105,7 +105,7 @@ def main() -> None:
             d = work / f"dev{i:04d}"
             (d / "dest").mkdir(parents=True, mode=0o700)
             device_env = dict(os.environ, PATH=f"{work / 'bin'}:{os.environ['PATH']}", DADC_JOURNAL=str(d / "journal"),
-                              DADC_FAKE_STATE=str(d / "engine"))
+                              DADC_FAKE_STATE=str(d / "engine"), DADC_LOCK_DIR=str(d / "locks"))  # its own engine
             devices.append(subprocess.Popen(
                 [sys.executable, "-m", "connector", "run", "--definition", f"s3://{bucket}/{KEY}",
                  "--poll", str(POLL), "--destination", str(d / "dest"), "--state-dir", str(d / "state"),

@@ -43,11 +43,14 @@ class CaseError(ValueError):
 
 
 def versions_of(text: str) -> list[int]:
-    """'4' -> [4]; '1-3' -> [1, 2, 3]; '1,5-7' -> [1, 5, 6, 7]."""
+    """'4' -> [4]; '1-3' -> [1, 2, 3]; '1,5-7' -> [1, 5, 6, 7]; '5-' -> 5 and every later version
+    the profiles know (a new version inherits the newest expectation until a case says otherwise)."""
+    from connector import profiles
+    newest = max(profiles.known_versions())
     out: list[int] = []
     for part in text.split(","):
-        first, _, last = part.partition("-")
-        out += range(int(first), int(last or first) + 1)
+        first, dash, last = part.partition("-")
+        out += range(int(first), (int(last) if last else newest if dash else int(first)) + 1)
     return sorted(set(out))
 
 

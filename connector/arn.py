@@ -15,14 +15,13 @@ _SHORT = re.compile(r"(?P<name>[A-Za-z]+)/versions/(?P<version>\d+)")
 _NUMBER = re.compile(r"[vV]?(?P<version>\d+)")
 PLACEHOLDERS = frozenset({"region", "account-id", "account", "hash", "secret-name"})
 # an ECR registry host: ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]
-ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
 
 class ArnError(InvalidParameter):
     """``reason`` says which part is wrong: syntax, partition, region, account, connector, version."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message, reason=reason)
+        super().__init__(message)
         self.reason = reason
 
 

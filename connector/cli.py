@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("rollback", "go back to the last good deployment")):
         p = sub.add_parser(name, help=help_text)
         options.add_arguments(p, name)
-        p.set_defaults(handler=f"runtime:{name}")
+        p.set_defaults(handler=f"{'inspect' if name in ('plan', 'status') else 'runtime'}:{name}")
 
     p = sub.add_parser("export", help="export a connector to another platform")
     targets = p.add_subparsers(dest="target", required=True, metavar="TARGET")

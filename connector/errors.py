@@ -1,23 +1,20 @@
-"""One exception base class; every failure carries a kind the status payload can use."""
+"""One exception base class; every failure carries a kind the status payload can use, and the
+facts a caller reads as typed attributes of its class (never a bag of details)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Sequence
 
 
 class DadcError(Exception):
-    """Base of every dadc error.
-
-    ``error`` is the status-payload error type (``InvalidParameter`` or ``InternalError``);
-    ``details`` are structured fields safe to log (never a secret).
-    """
+    """Base of every dadc error. ``error`` is the status-payload error type (``InvalidParameter``
+    or ``InternalError``); ``retriable``: `dadc run --retry` may try the start again."""
 
     error = "InternalError"
-    retriable = True  # `dadc run --retry` may try the start again (an invalid definition: no)
+    retriable = True
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details
 
     def __str__(self) -> str:
         return self.message
@@ -32,10 +29,19 @@ class InternalError(DadcError):
 
 
 class HealthGateFailed(InternalError):
-    """A release failed its health gate, or is one that failed (and a recovery ran): retrying the
-    same release would not help, so `dadc run --retry` does not; a failed recovery is final too."""
+    """A release failed its health gate (or another step a recovery guards), or is one that failed:
+    retrying the same release would not help, so `dadc run --retry` does not."""
 
     retriable = False
+
+
+class RecoveryEnded(HealthGateFailed):
+    """A planned recovery's own end: what it says is what runs now (no further wrapping).
+    rolled_back: a good deployment runs again."""
+
+    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back
 
 
 class InvalidParameter(DadcError):
@@ -73,6 +79,18 @@ class CredentialsUnreachable(CredentialError, Unreachable):
     """Secrets Manager, ECR's token endpoint or a registry's login could not be reached."""
 
 
+class StateError(InternalError):
+    """dadc's own state could not be read or written (a full disk, a read-only file system, a
+    file past its limit): named, never a traceback."""
+
+
+class RecordsDamaged(InternalError):
+    """The release history exists but cannot be read (cut short, not JSON, the wrong shape), and
+    neither can the generation before it: dadc will not act as if there were no history."""
+
+    retriable = False
+
+
 class UnsafeFile(InternalError):
     """A link, or an entry that belongs to someone other than root or the DockerUserId user, where
     dadc keeps its files: refused, nothing changed (it would make dadc write what that user chose)."""
@@ -87,7 +105,12 @@ class Interrupted(DadcError):
 
 
 class CommandFailed(DadcError):
-    """A docker or compose command exited non-zero (or timed out)."""
+    """A docker or compose command exited non-zero (or passed its limit)."""
+
+    def __init__(self, message: str, *, argv: Sequence[str] = (), returncode: int | None = None, stderr: str = "",
+                 timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.argv, self.returncode, self.stderr, self.timed_out = tuple(argv), returncode, stderr, timed_out
 
 
 class CommandNotFound(DadcError):
@@ -95,4 +118,6 @@ class CommandNotFound(DadcError):
 
 
 class LockHeld(DadcError):
-    pass
+    def __init__(self, message: str, *, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder

@@ -16,12 +16,12 @@ MQTT = frozenset({"run", "deploy"})
 
 def opt(flag: str, help: str, *, default: Any = None, metavar: str | None = None,
         commands: frozenset[str] = ALL, child: bool = True, extension: bool = False,
-        hidden: bool = False, group: str = "connector") -> Any:
+        hidden: bool = False, group: str = "connector", choices: tuple[str, ...] | None = None) -> Any:
     """A field with its CLI metadata. child: passed on to the deploy child of `dadc run`;
     extension: goes further than the versions' documentation (listed by `dadc plan`)."""
     return field(default=default, metadata={
         "flag": flag, "help": help, "metavar": metavar, "commands": commands, "child": child,
-        "extension": extension, "hidden": hidden, "group": group})
+        "extension": extension, "hidden": hidden, "group": group, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,13 @@ class RuntimeOptions:
     poll: float | None = opt("--poll", "read the definition again at least every SECONDS (each wait 80-100%% of it) and deploy it "
                              "when it changed; SIGHUP reads it at once (default: 300 for s3://, else only on SIGHUP)",
                              metavar="SECONDS", commands=frozenset({"run"}), child=False, group="definition")
-    state_dir: str = opt("--state-dir", "where dadc keeps the last good S3 definition, for a device that boots "
-                         "offline (default /var/lib/dadc)", default="/var/lib/dadc", metavar="DIR", group="definition")
-    destination: str | None = opt("--destination", "use DIR instead of DockerComposeFileDestinationPath (several "
-                                  "dadc on one host sharing a group's definition)", metavar="DIR",
+    state_dir: str | None = opt("--state-dir", "where dadc keeps its own state, out of the application's reach: "
+                                "what is installed, the release history, the last good S3 definition for a device "
+                                "that boots offline (default: $DADC_STATE_DIR, else /var/lib/dadc as root, else "
+                                "~/.local/state/dadc)", metavar="DIR", group="definition")
+    destination: str | None = opt("--destination", "use DIR instead of DockerComposeFileDestinationPath (a device "
+                                  "whose folder differs from the group's definition); the compose project stays "
+                                  "the connector's, so one dadc per engine", metavar="DIR",
                                   extension=True, group="definition")
     # --- how dadc runs the version
     compose_command: str | None = opt("--compose-command", "the compose CLI, e.g. 'docker compose' or "
@@ -56,8 +59,9 @@ class RuntimeOptions:
                                        default=(), metavar="NAME", commands=STARTS | {"stop", "rollback"})
     compose_env_file: str | None = opt("--compose-env-file", "a file of variable names for --compose-env, one a "
                                        "line", metavar="FILE", commands=STARTS | {"stop", "rollback"}, child=False)
-    format: str = opt("--format", "text, or json (every step and every recovery sequence, in full)", default="text",
-                      metavar="FORMAT", commands=frozenset({"plan"}), child=False)
+    format: str = opt("--format", "plan: every step and recovery sequence, in full, with the facts it rests on; "
+                      "status: the deployment, the history and the containers", default="text",
+                      commands=frozenset({"plan", "status"}), child=False, choices=("text", "json"))
     to: str | None = opt("--to", "the release to go back to: its number in `dadc status`'s history, or its "
                          "compose file's sha256 prefix (default: the good one before the current)", metavar="REF",
                          commands=frozenset({"rollback", "plan"}), child=False)
@@ -180,6 +184,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         else:
             kwargs.update(type={"float": float, "int": int}.get(kind, str), default=_default(f),
                           metavar=meta["metavar"])
+            if meta["choices"]:
+                kwargs.update(choices=meta["choices"])
         target.add_argument(meta["flag"], **kwargs)
 
 

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from connector import steps
 from connector.data import data_dir, load_json
 from connector.errors import UnknownVersion
+
+COMMANDS = ("fetch", "login", "pull", "down", "up")  # what a version's sequence may name
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Fallback:
     by the boolean parameter ``when``."""
 
     when: str
-    then: str
+    then: steps.Fallback
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,15 @@ class Command:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "Command":
+        """A sequence entry, its names checked now: a command, file or fallback dadc does not know,
+        or a member the command does not read (attempts on anything but login), fails the load."""
+        if raw.get("command") not in COMMANDS or raw.get("of") not in ("new", "previous", "current"):
+            raise ValueError(f"unknown command or file in {raw}")
+        if raw["command"] != "login" and ({"attempts", "retry_delay_seconds"} & set(raw)):
+            raise ValueError(f"{raw['command']}: attempts and retry_delay_seconds are read for login only")
         fallback = raw.get("fallback")
-        return cls(**{**raw, "fallback": Fallback(**fallback) if fallback else None})
+        return cls(**{**raw, "fallback": Fallback(fallback["when"], steps.fallback(fallback["then"]))
+                      if fallback else None})
 
     def describe(self) -> str:
         text = self.command + (f" (when {self.when})" if self.when else "")
@@ -164,7 +174,6 @@ def get(version: int) -> Profile:
     except KeyError:
         raise UnknownVersion(
             f"unknown connector version {version}; known versions: {versions_text()}",
-            version=version,
         ) from None
 
 
@@ -173,7 +182,7 @@ def versions_text() -> str:
     return f"{vs[0]}-{vs[-1]}" if vs == list(range(vs[0], vs[-1] + 1)) else ", ".join(map(str, vs))
 
 
-COMPOSE = ("pull", "down", "up")
+COMPOSE = ("pull", "down", "up")  # the compose commands of a sequence, for the versions table
 
 
 def behaviour_rows(versions: list[Profile]) -> dict[str, list[str]]:

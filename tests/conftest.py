@@ -48,3 +48,11 @@ def testbed_env() -> dict[str, str]:
         pytest.skip(message)
     os.environ.update(env)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dadc_state_of_this_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """dadc's own state (--state-dir) in a folder of this session's: nothing of another run's, nor of
+    this machine's /var/lib/dadc, is read (a destination's state is keyed by its path, and tests
+    reuse paths). Tests that need their own set --state-dir or DADC_STATE_DIR themselves."""
+    os.environ.setdefault("DADC_STATE_DIR", str(tmp_path_factory.mktemp("dadc-state")))

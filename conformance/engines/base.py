@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
 from connector.options import RuntimeOptions
 from connector.runtime import context, starting, stopping
+from connector.runtime.context import Hooks
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 KEY = "conformance/docker-compose.yml"
@@ -113,10 +114,14 @@ class Engine:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _options(self, case: BehaviourCase, definition: str, **more: str) -> RuntimeOptions:
+    def hooks(self) -> Hooks:
+        """The engine's cloud and time, for dadc's runtime."""
+        return Hooks(self.cloud(), self.pause, self.clock)
+
+    def _options(self, case: BehaviourCase, definition: str, work: Path) -> RuntimeOptions:
         extra = {key.replace("-", "_"): value for key, value in case.spec.get("options", {}).items()}
         return RuntimeOptions(definition=definition, compose_command=self.compose_command(), stop_timeout=120,
-                              compose_env=HARNESS_ENV, **extra, **more)
+                              compose_env=HARNESS_ENV, state_dir=str(work / "state-dir"), **extra)
 
     def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
         journal = work / "journal"
@@ -134,18 +139,19 @@ class Engine:
                                            "Parameters": params}]})
         if case.spec.get("definition") == "s3":  # read through the same cloud as the compose file
             self.put_object("dadc-conformance", text, DEFINITION_KEY)
-            options = self._options(case, f"s3://dadc-conformance/{DEFINITION_KEY}", state_dir=str(work / "state-dir"))
+            options = self._options(case, f"s3://dadc-conformance/{DEFINITION_KEY}", work)
         else:
             definition = work / "definition.json"
             definition.write_text(text)
-            options = self._options(case, str(definition))
+            options = self._options(case, str(definition), work)
         run = UnderRun(self, options, work / "definition.json", case.version) if case.spec.get("under") == "run" else None
         commands: list[str] = []
         messages: list[dict[str, Any]] = []
         images: dict[str, set[str]] = {}
         last = ""
+        # each case's engine is its own (the recorded engine's a fake per case): so is the project's lock
         with self.tools(work), patched_environ(DADC_JOURNAL=str(journal), DADC_FAKE_STATE=str(work / "state"),
-                                               DADC_FAKE_DEST=str(dest)):
+                                               DADC_FAKE_DEST=str(dest), DADC_LOCK_DIR=str(work / "locks")):
             for step in case.spec["steps"]:
                 mark = len(journal.read_text().splitlines())
                 sink = self.make_sink()
@@ -158,14 +164,14 @@ class Engine:
                         if run is not None:  # a new definition naming this version: a new deployment
                             run.deploy(params, version, sink)
                         else:
-                            starting.start(options, sink, cloud=self.cloud(), pause=self.pause, clock=self.clock)
+                            starting.start(options, sink, hooks=self.hooks())
                     if "mark" in step:
                         images[step["mark"]] = self.image_ids()
                 elif step.get("reload"):
                     assert run is not None, "a reload is a step of a case under dadc run"
                     run.reload(sink)
                 elif step.get("stop"):
-                    stopping.stop_definition(options, self.cloud())
+                    stopping.stop_definition(options, self.hooks())
                 elif "rollback" in step:  # `dadc rollback [--to REF]`: the planned sequence, as the CLI runs it
                     self._rollback(options, step["rollback"], sink)
                 elif step.get("corrupt"):
@@ -195,17 +201,19 @@ class Engine:
 
 
     def _rollback(self, options: RuntimeOptions, to: str, sink: Any) -> None:
-
         from connector.errors import DadcError
         from connector.plan import plan_rollback
         from connector.runtime import executor
-        from connector.runtime.rollback import restored
+        from connector.runtime.handlers.recovery import restored
+        from connector.runtime.session import Session
         from connector.runtime.status import failure
         rollback_options = replace(options, to=to or None)
-        ctx = context.for_options(rollback_options, self.cloud(), self.pause, self.clock)
         try:
-            with ctx.dest.lock():
-                session = executor.execute(ctx, plan_rollback(ctx.config.profile, rollback_options))
+            ctx = context.for_options(rollback_options, self.hooks())
+            session = Session()
+            with ctx.lock():
+                ctx.ws.prepare()
+                executor.execute(ctx, plan_rollback(ctx.config.profile, ctx.plan_options), session)
             sink.publish({"status": "rolled back", "to": restored(session)})
         except DadcError as exc:  # as the CLI says it, in the shape of a status message
             sink.publish(failure(str(exc), exc.error))
@@ -225,13 +233,11 @@ class UnderRun:
         self.path.write_text("{}")
         self.runner = lifecycle.Runner(
             self.options, definitions.resolve(self.options, aws.factory(None, engine.cloud())), self.sink,
-            lambda config: context.build(config, self.options, engine.cloud(), engine.pause, engine.clock),
-            start=self._start)
+            lambda config: context.build(config, self.options, engine.hooks()), start=self._start)
 
     def _start(self, ctx: context.Context, raw: bytes) -> int:
-        return starting.exit_code(starting.start(self.options, self.runner.sink, cloud=self.engine.cloud(),
-                                                 take_lock=False, pause=self.engine.pause, clock=self.engine.clock,
-                                                 config=ctx.config))
+        return starting.exit_code(starting.start(self.options, self.runner.sink, hooks=self.engine.hooks(),
+                                                 take_lock=False, config=ctx.config))
 
     def deploy(self, params: dict[str, str], s3_version: str, sink: Any) -> None:
         """s3_version '': an offline step uploads nothing, and the definition stays as it was."""

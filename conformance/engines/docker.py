@@ -168,7 +168,11 @@ class DockerEngine(Engine):
     def run_session(self) -> Iterator[None]:
         """A registry of the engine's own, which an offline step can take away: the flaky image."""
         self.flaky = FlakyRegistry(self.docker, self.bed["DADC_BASE_IMAGE"])
+        taken = socket.socket()  # a host port in use for the session: a container publishing it never starts
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
         try:
+            self.images = {**self.images, "taken_port": str(taken.getsockname()[1])}
             digest = subprocess.run([self.docker, "image", "inspect", "--format", "{{json .RepoDigests}}", self.flaky.image],
                                     capture_output=True, text=True).stdout
             pinned = next((d for d in json.loads(digest or "[]") if d.startswith(self.flaky.image.rsplit(":", 1)[0] + "@")),
@@ -178,6 +182,7 @@ class DockerEngine(Engine):
             self.images = {**self.images, "flaky_image": self.flaky.image, "flaky_digest": pinned}
             yield
         finally:
+            taken.close()
             self.flaky.stop()
             shutil.rmtree(self.flaky.root, ignore_errors=True)
 

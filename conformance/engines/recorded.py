@@ -38,10 +38,10 @@ class RecordedCloud:
             raise SourceUnreachable("S3 is unreachable: EndpointConnectionError (recorded engine offline)")
         versions = self.objects.get((bucket, key))
         if not versions:
-            raise InvalidParameter(f"s3://{bucket}/{key}: NoSuchKey", code="NoSuchKey")
+            raise InvalidParameter(f"s3://{bucket}/{key}: NoSuchKey")
         index = len(versions) if version is None else int(version.lstrip("v")) if version.lstrip("v").isdigit() else 0
         if not 1 <= index <= len(versions):
-            raise InvalidParameter(f"s3://{bucket}/{key} version {version}: NoSuchVersion", code="NoSuchVersion")
+            raise InvalidParameter(f"s3://{bucket}/{key} version {version}: NoSuchVersion")
         etag = f'"{index}"'
         if if_none_match == etag:
             return None
@@ -67,7 +67,8 @@ class RecordedEngine(Engine):
               "ecr_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dadc/app:1",
               "missing_image": "registry.example:5000/missing/app:1",
               "flaky_image": "registry.example:5002/dadc/app:1",
-              "flaky_digest": "registry.example:5002/dadc/app@sha256:" + "d1" * 32}
+              "flaky_digest": "registry.example:5002/dadc/app@sha256:" + "d1" * 32,
+              "taken_port": "59999"}
 
     def __init__(self, compose_files: dict[str, Any]) -> None:
         super().__init__(compose_files)
@@ -144,6 +145,10 @@ class RecordedEngine(Engine):
         store.write_text("".join(f"{line}\n" for line in kept + [f"{image} {new}"]))
 
     def running(self, work: Path, names: dict[str, str]) -> str | None:
+        """The file whose containers run (as `docker ps` without -a sees them: not one left created)."""
         state = work / "state"
-        digest = state.read_text().split("\n")[0].strip() if state.exists() else ""
+        lines = state.read_text().splitlines() if state.exists() else []
+        digest = lines[0].strip() if lines else ""
+        if not any((line.split() + ["", ""])[1] != "unstartable" for line in lines[1:]):
+            return None
         return names.get(digest, digest) if digest else None

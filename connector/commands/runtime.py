@@ -1,60 +1,19 @@
-"""dadc run, deploy, stop, plan, status."""
+"""dadc run, deploy, stop, rollback: the commands that change what runs."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
 
 from connector.errors import DadcError, UsageError
 from connector.options import RuntimeOptions
-from connector.runtime import logsetup
-from connector.runtime.status import LazySink, Sink, StdoutSink, failure, topic
+from connector.runtime import logsetup, sinks
+from connector.runtime.status import failure
 
 log = logging.getLogger("dadc")
-
-
-def _mqtt(opts: RuntimeOptions):  # type: ignore[no-untyped-def]
-    """The MQTT settings, checked now: a bad URL, CA or key is bad usage (exit 2) before any deploy."""
-    from connector.runtime.seams.mqtt import MqttSettings
-    password = None
-    if opts.mqtt_password_file:
-        try:
-            with open(opts.mqtt_password_file, encoding="utf-8") as handle:
-                password = handle.read().rstrip("\n")
-        except OSError as exc:
-            raise UsageError(f"--mqtt-password-file {opts.mqtt_password_file}: {exc.strerror}") from None
-    elif os.environ.get("DADC_MQTT_PASSWORD") is not None and opts.mqtt_username:
-        password = os.environ["DADC_MQTT_PASSWORD"]
-    alpn = tuple(a for a in (opts.mqtt_alpn or "").split(",") if a)
-    prefix = (opts.status_topic_prefix or "").replace("{device}", device_name(opts))
-    if any(c in prefix for c in "+#\0"):
-        raise UsageError(f"--status-topic-prefix {opts.status_topic_prefix!r}: no MQTT wildcards (+, #) in a topic")
-    return MqttSettings.from_url(opts.mqtt, client_id=opts.mqtt_client_id or "", topic=topic(prefix), ca=opts.mqtt_ca,
-                                 cert=opts.mqtt_cert, key=opts.mqtt_key, alpn=alpn, username=opts.mqtt_username,
-                                 password=password)
-
-
-def device_name(opts: RuntimeOptions) -> str:
-    import socket
-    return opts.device_id or socket.gethostname()
-
-
-def _sink(opts: RuntimeOptions, settings, role: str) -> Sink:  # type: ignore[no-untyped-def]
-    """stdout, or MQTT. Without --mqtt-client-id the client id comes from the device and the
-    destination folder, so the sink is made once the definition says where that is."""
-    if settings is None:
-        return StdoutSink()
-    from connector.runtime.seams.mqtt import MqttSink, default_client_id
-    if settings.client_id:
-        return MqttSink(settings)
-
-    def make(destination: str) -> Sink:
-        return MqttSink(replace(settings, client_id=default_client_id(device_name(opts), destination, role)))
-    return LazySink(make, opts.destination or opts.definition or opts.parameters or ".")
+INTERRUPTED = 143  # 128 + SIGTERM: a command a signal stopped between (or in) its steps
 
 
 def options(args: argparse.Namespace) -> RuntimeOptions:
@@ -79,7 +38,7 @@ def options(args: argparse.Namespace) -> RuntimeOptions:
     return replace(opts, compose_env=tuple(dict.fromkeys(names)), compose_env_file=None)
 
 
-def _options(args: argparse.Namespace, log: bool = True) -> RuntimeOptions | int:
+def read_options(args: argparse.Namespace, log: bool = True) -> RuntimeOptions | int:
     try:
         opts = options(args)
     except UsageError as exc:
@@ -91,11 +50,11 @@ def _options(args: argparse.Namespace, log: bool = True) -> RuntimeOptions | int
 
 
 def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] | int:
-    opts = _options(args)
+    opts = read_options(args)
     if isinstance(opts, int):
         return opts
     try:
-        return opts, (_mqtt(opts) if opts.mqtt else None)
+        return opts, (sinks.mqtt_settings(opts) if opts.mqtt else None)
     except UsageError as exc:
         print(f"dadc: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +62,8 @@ def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] |
 
 def interrupt_on_signals() -> None:
     """SIGTERM and SIGINT end the running docker or compose command (its whole process group) and
-    skip the rest of the start (runtime/seams/process.py)."""
+    skip the rest of the steps (runtime/seams/process.py); every command that changes or reads the
+    engine handles them so, and none leaves a compose group running."""
     from connector.runtime.seams import process
 
     def handler(signum: int, frame: object) -> None:
@@ -113,24 +73,35 @@ def interrupt_on_signals() -> None:
         signal.signal(sig, handler)
 
 
+def interrupted() -> bool:
+    from connector.runtime.seams import process
+    try:
+        process.check_interrupt()
+    except DadcError:
+        return True
+    return False
+
+
 def deploy(args: argparse.Namespace) -> int:
+    import os
+
     from connector.runtime import starting
     from connector.runtime.seams import process
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
-    sink = _sink(opts, mqtt, "deploy")
     interrupt_on_signals()
+    if opts.under_run and os.environ.get("DADC_PARENT_PID"):
+        process.die_with_parent(int(os.environ["DADC_PARENT_PID"]))
+    sink = sinks.make(opts, mqtt, "deploy")
     try:
-        outcome = starting.start(opts, sink, take_lock=not opts.under_run)
+        outcome = starting.start(opts, sink)
     finally:
         sink.close()
-    try:
-        process.check_interrupt()
-    except DadcError:
+    if interrupted():
         log.warning("deploy interrupted")
-        return 143
+        return INTERRUPTED
     # under `dadc run`, 4 and 5 tell it that a retry would not help (and 5 that the previous
     # deployment runs again); for everyone else a failure is 1
     if outcome or not opts.under_run:
@@ -146,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
-    sink = _sink(opts, mqtt, "")
+    sink = sinks.make(opts, mqtt, "")
     try:
         definition = definitions.resolve(opts, aws.factory(None))
     except DadcError as exc:
@@ -159,173 +130,45 @@ def run(args: argparse.Namespace) -> int:
 
 def stop(args: argparse.Namespace) -> int:
     from connector.runtime import stopping
-    opts = _options(args)
+    opts = read_options(args)
     if isinstance(opts, int):
         return opts
+    interrupt_on_signals()
     try:
-        return 0 if stopping.stop_definition(opts) else 1
+        ok = stopping.stop_definition(opts)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
-
-
-def plan(args: argparse.Namespace) -> int:
-    from connector.plan import Observed, plan_rollback, plan_start, plan_stop
-    from connector.runtime import context, executor
-    opts = _options(args, log=False)
-    if isinstance(opts, int):
-        return opts
-    if opts.format not in ("text", "json"):
-        print(f"dadc: --format {opts.format!r}: text or json", file=sys.stderr)
-        return 2
-    try:
-        ctx = context.for_options(opts)
-    except DadcError as exc:
-        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
-    try:
-        from connector.runtime.starting import observe
-        observed = observe(ctx)
-    except DadcError as exc:
-        observed = Observed(ctx.dest.has_local_copy(), False)
-        print(f"# docker not reachable ({exc}); assuming no containers are running", file=sys.stderr)
-    profile = ctx.config.profile
-    try:
-        cli = ctx.compose
-    except DadcError as exc:
-        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
-    print(f"# version {profile.version}, compose {cli.name} {cli.version}")
-    print(f"# observed: local copy {'yes' if observed.previous_file else 'no'}, "
-          f"project running {'yes' if observed.project_running else 'no'}")
-    print("# dadc extensions: " + (", ".join(opts.extensions()) or "none (the version's documented behaviour)"))
-    print(f"# docker and compose run as {_who(ctx)}")
-    for line in _risky(ctx, opts.health_gate, opts.health_stable):
-        print(f"# {line}")
-    sequences = {"start": plan_start(profile, ctx.config.params, observed, opts),
-                 "stop": plan_stop(profile, ctx.config.params, Observed(True, observed.project_running), opts),
-                 "rollback": plan_rollback(profile, opts)}
-    if opts.format == "json":
-        print(json.dumps({name: [executor.to_json(ctx, step) for step in steps] for name, steps in sequences.items()},
-                         indent=2))
-        return 0
-    for title, steps in sequences.items():
-        print(f"{title}:" if title != "rollback" else "rollback (dadc rollback" + (f" --to {opts.to}" if opts.to else "")
-              + "):")
-        for number, step in enumerate(steps, 1):
-            print(f"  {number}. {executor.describe(ctx, step)}")
-            for letter, recovery in zip("abcdefghijklmnop", step.on_fail):
-                print(f"       {letter}. {executor.describe(ctx, recovery)}")
-        if not steps:
-            print("  (nothing)")
-    if opts.retry:
-        print(f"# after a failed start: --retry starts again, {opts.retry_base:g} s doubling to {opts.retry_cap:g} s "
-              "with jitter (not after an invalid definition, an interrupt or a release that failed its health gate)")
-    else:
-        print("# after a failed start: nothing runs again until the definition changes (a poll or SIGHUP of dadc "
-              "run) or dadc starts again; --retry retries it")
-    return 0
-
-
-def _who(ctx) -> str:  # type: ignore[no-untyped-def]
-    """The DockerUserId check, as the start makes it (context.run_as_for refused a non-member)."""
-    import grp
-    import pwd
-    if ctx.run_as is None:
-        return f"dadc's own user (uid {os.geteuid()})" + (" (no DockerUserId)" if ctx.config.value("DockerUserId") is None else "")
-    if ctx.run_as.uid == 0:
-        return "DockerUserId 0 (root)"
-    try:
-        name = pwd.getpwuid(ctx.run_as.uid).pw_name
-    except KeyError:
-        name = "no such user"
-    try:
-        docker_gid = grp.getgrnam("docker").gr_gid
-        member = docker_gid in os.getgrouplist(name, ctx.run_as.gid) if name != "no such user" else False
-    except KeyError:
-        member = False
-    how = "a member of the docker group" if member else "the docker group granted (--grant-docker-group)"
-    return f"DockerUserId {ctx.run_as.uid} ({name}), {how}"
-
-
-def _risky(ctx, gate: float | None = None, stable: float = 0.0) -> list[str]:  # type: ignore[no-untyped-def]
-    """The local copy's settings that hand a container the host (the file S3 serves next is judged
-    at the start, in its log)."""
-    from connector.validation import rules_compose
-    raw = ctx.dest.local_copy()
-    if raw is None:
-        return []
-    try:
-        project = ctx.read_project(ctx.dest.compose_file, str(ctx.dest.compose_file))
-    except DadcError as exc:
-        return [f"the local copy: {exc}"]
-    found = sorted(rules_compose.locate(list(project.risky), raw, str(ctx.dest.compose_file)),
-                   key=lambda f: (f.line, f.column, f.rule))
-    slow = [f"the local copy: {text}" for text in project.slow_starts(gate, stable)] if gate is not None else []
-    return [f"{f.file}:{f.line}:{f.column}: warning {f.rule} {f.message}" for f in found] + slow
-
-
-def status(args: argparse.Namespace) -> int:
-    """The current deployment, the last good one, a release that failed, and the containers."""
-    import time
-
-    from connector.runtime import context
-    from connector.runtime.rollback import describe
-    opts = _options(args, log=False)
-    if isinstance(opts, int):
-        return opts
-    try:
-        ctx = context.for_options(opts)
-        found = ctx.docker.containers(ctx.project)
-    except DadcError as exc:
-        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
-
-    def when(record: dict) -> str:  # type: ignore[type-arg]
-        return time.strftime(" at %Y-%m-%d %H:%M:%S", time.localtime(record["at"])) if record.get("at") else ""
-    state = ctx.dest.read_state()
-    print(f"# current:   {describe(state) if state else 'nothing deployed'}")
-
-    def images(record: dict) -> str:  # type: ignore[type-arg]
-        return ", ".join(f"{service}={image.get('id', '')[:19]}" + ("" if image.get("digests") else
-                                                                    " (built locally: restorable while present)")
-                         for service, image in (record.get("images") or {}).items()) or "-"
-    for title, good in (("last good:", ctx.dest.last_good()), ("before it:", ctx.dest.previous_good())):
-        if good:
-            print(f"# {title} {describe(good[1])}{when(good[1])}; images {images(good[1])}")
-        elif title == "last good:":
-            print("# last good: none recorded")
-    for failed in ctx.dest.failed_releases():  # newest first; each refused until the file changes
-        print(f"# failed:    {describe(failed)}{when(failed)}: {failed.get('reason')}")
-    entries = ctx.dest.history()
-    if entries:
-        print("# history (newest first; go back to one with `dadc rollback --to N`):")
-    for e in entries:
-        record = {**e["record"], "sha256": e["sha256"]}
-        what = f"images {images(record)}" if e["outcome"] == "good" else str(record.get("reason", ""))
-        print(f"#   {e['n']:>3} {e['outcome']:<6} {describe(record)}{when(record)}; {what}")
-    for c in found:
-        print(f"{c.name}\t{c.image}\t{c.state}\t{c.health}")
-    if not found:
-        print("no containers")
-    return 0
+        return INTERRUPTED if interrupted() else 1
+    if interrupted():
+        log.warning("stop interrupted: its down was ended; the project's containers may be left (dadc status)")
+        return INTERRUPTED
+    return 0 if ok else 1
 
 
 def rollback(args: argparse.Namespace) -> int:
     """Back to the last good deployment (or --to REF), by hand: the planned sequence (gated when
-    --health-gate is given), the same steps a failed gate's recovery runs."""
+    --health-gate is given), the same steps a failed gate's recovery runs. A signal stops it
+    between steps (the running one's command ended), saying which steps ran."""
     from connector.plan import plan_rollback
     from connector.runtime import context, executor
-    from connector.runtime import rollback as back
-    opts = _options(args)
+    from connector.runtime.handlers.recovery import restored
+    from connector.runtime.session import Session
+    opts = read_options(args)
     if isinstance(opts, int):
         return opts
+    interrupt_on_signals()
+    session = Session()
     try:
         ctx = context.for_options(opts)
-        with ctx.dest.lock():
-            session = executor.execute(ctx, plan_rollback(ctx.config.profile, opts))
-            what = back.restored(session)
+        with ctx.lock():
+            ctx.ws.prepare()
+            executor.execute(ctx, plan_rollback(ctx.config.profile, ctx.plan_options), session)
+            what = restored(session)
     except DadcError as exc:
+        if interrupted():
+            print(f"dadc: rollback interrupted after: {', '.join(session.done) or 'nothing'} ({exc}); "
+                  "dadc status shows what runs", file=sys.stderr)
+            return INTERRUPTED
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
         return 1
     print(f"rolled back to {what}")

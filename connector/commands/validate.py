@@ -70,7 +70,7 @@ def _preflight(args: argparse.Namespace) -> tuple[dict, list[str]] | int | None:
             policy = rolepolicy.load(handle.read())
         images: list[str] = []
         if args.compose:
-            from connector.runtime import composefile
+            from connector.domain import composefile
             with open(args.compose, "rb") as handle:
                 doc = composefile.load(handle.read())
             services = doc.get("services", doc) if isinstance(doc, dict) else {}
@@ -105,7 +105,7 @@ def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
     file as written (the validation cases: the rules themselves, with no CLI involved)."""
     from pathlib import Path
 
-    from connector.runtime import composefile
+    from connector.domain import composefile
     from connector.runtime.seams import compose, process
     from connector.validation import rules_compose
     result = FileResult(path)

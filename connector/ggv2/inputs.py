@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector.arn import ECR_HOST
+from connector.domain.images import parse as parse_image
 from connector.errors import DadcError, InvalidParameter
 from connector.errors import ComposeFileError
-from connector.runtime import composefile, settings
+from connector.domain import composefile
+from connector.runtime import settings
 from connector.validation.engine import LocatedConnector
 
 STYLES = ("dadc", "native")
@@ -135,8 +136,7 @@ def images_of(raw: bytes, with_secrets: bool) -> Images:
         if not isinstance(image, str) or "$" in image:  # built, or interpolated on the device
             built.append(str(name) + (f" ({image})" if isinstance(image, str) else ""))
             continue
-        host = image.split("/", 1)[0] if "/" in image else ""
-        if ECR_HOST.fullmatch(host):
+        if parse_image(image).ecr:
             ecr.append(image)
         elif with_secrets:
             registry.append(image)

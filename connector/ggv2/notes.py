@@ -7,7 +7,7 @@ import json
 import shlex
 from typing import Any
 
-from connector.arn import ECR_HOST
+from connector.domain.images import parse as parse_image
 from connector.ggv2.artifacts import Artifact, s3_location
 from connector.ggv2.inputs import ExportOptions, Inputs
 
@@ -34,11 +34,9 @@ def policy(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact]) ->
                            "Resource": inputs.secrets})
     repos = []
     for image in inputs.images.ecr:
-        host, _, rest = image.partition("/")
-        m = ECR_HOST.fullmatch(host)
-        if m:
-            repo = rest.split("@")[0].split(":")[0]
-            repos.append(f"arn:{part}:ecr:{m['region']}:{m['account']}:repository/{repo}")
+        arn = parse_image(image).ecr_arn(part)
+        if arn:
+            repos.append(arn)
     if repos:
         statements.append({"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"],
                            "Resource": ["*"]})

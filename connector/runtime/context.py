@@ -2,7 +2,6 @@
 systems (docker, compose, AWS) and the user docker runs as."""
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import time
@@ -11,32 +10,68 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from connector.errors import InvalidParameter, UnsafeFile
+from connector.domain.release import Source
+from connector.errors import InvalidParameter
 from connector.options import RuntimeOptions
-from connector.runtime import definitions
+from connector.plan import PlanOptions
+from connector.runtime import definitions, dockeruser
 from connector.runtime.seams import aws, compose, process
 from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.docker import Docker
 from connector.runtime.seams.local import Destination
+from connector.runtime.seams.lock import ProjectLock
+from connector.runtime.seams.state import StateDir
+from connector.runtime.seams.state import default_state_dir
 from connector.runtime.settings import Config
+from connector.runtime.workspace import Workspace
 
 if TYPE_CHECKING:
-    from connector.runtime.composefile import ComposeProject
+    from connector.domain.composefile import ComposeProject
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a start talks to besides docker and compose, in one place: the cloud (None: boto3),
+    the pause between attempts and looks (an interrupt cuts it short) and the clock. The
+    conformance harness's recorded engine brings its own: an in-memory cloud, virtual time."""
+
+    cloud: Cloud | None = None
+    pause: Callable[[float], None] = process.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass
 class Context:
     config: Config
     options: RuntimeOptions
-    dest: Destination
+    ws: Workspace
     docker: Docker
     compose_cli: "Future[compose.ComposeCli]"  # detected while other work goes on
     make_cloud: Callable[[], Cloud]
     env: dict[str, str]
     run_as: process.RunAs | None
-    pause: Callable[[float], None] = process.sleep  # between attempts and looks (an interrupt cuts it short); the recorded engine's is virtual
+    pause: Callable[[float], None] = process.sleep
     clock: Callable[[], float] = time.monotonic
+    user: dockeruser.DockerUser | None = None
     _cloud: Cloud | None = field(default=None, repr=False)
+
+    @property
+    def dest(self) -> Destination:
+        return self.ws.dest
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions.of(self.options)
+
+    def lock(self) -> ProjectLock:
+        """The host-wide lock of the compose project (seams/lock.py)."""
+        return ProjectLock(self.project, self.dest.root)
+
+    def source(self, version_id: str | None = None) -> Source:
+        """Where the definition's compose file comes from (the version S3 served, when known)."""
+        p = self.config.params
+        return Source(p["DockerComposeFileS3Bucket"], p["DockerComposeFileS3Key"],
+                      self.config.value("DockerComposeFileS3Version"), version_id)
 
     @property
     def compose(self) -> compose.ComposeCli:
@@ -53,18 +88,14 @@ class Context:
         return compose.project_name()
 
     def file(self, which: str) -> Path:
-        """incoming: the file just fetched; current: the local copy."""
-        return self.dest.incoming if which == "incoming" else self.dest.compose_file
+        """incoming: the file just fetched (in the state directory); current: the local copy."""
+        return self.ws.state.incoming if which == "incoming" else self.dest.compose_file
 
     def compose_argv(self, action: str, file: Path, *extra: str) -> list[str]:
         return self.compose.command(action, file, self.dest.root, *extra)
 
     def run_compose(self, action: str, file: Path, *extra: str, timeout: float | None = None,
                     check: bool = True) -> process.Result:
-        if action == "up" and file == self.dest.compose_file:
-            wrong = self.dest.installed_unchanged()  # the folder is the DockerUserId user's to write
-            if wrong:
-                raise UnsafeFile(f"{wrong}: refused to run it; nothing was changed", path=str(file))
         return self.compose.run(action, file, self.dest.root, *extra, env=self.env, run_as=self.run_as,
                                 timeout=timeout, check=check)
 
@@ -74,39 +105,6 @@ class Context:
         return self.compose.read_project(file, self.dest.root, where, env=self.env, run_as=self.run_as,
                                          timeout=timeout or limit("config"), needs=needs,
                                          dotenv=self.dest.read(".env") if self.compose.generation == 1 else None)
-
-
-def run_as_for(user_id: str | None, grant_docker_group: bool = False) -> process.RunAs | None:
-    """DockerUserId: as root, run docker as that user with its own groups, which must include the
-    docker group as the documentation requires (or --grant-docker-group adds it: an extension, since
-    the docker group is root-equivalent); otherwise the uid must be dadc's own."""
-    if user_id is None:
-        return None
-    uid = int(user_id)
-    if os.geteuid() != 0:
-        if uid != os.geteuid():
-            raise InvalidParameter(f"DockerUserId is {uid} but dadc runs as uid {os.geteuid()}: run dadc as "
-                                   f"root (it then runs docker as {uid}) or as uid {uid}")
-        return None
-    try:
-        entry = pwd.getpwuid(uid)
-        name, gid, groups = entry.pw_name, entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
-    except KeyError:
-        name, gid, groups = str(uid), uid, ()
-    if uid == 0:
-        return process.RunAs(uid, gid, groups)
-    try:
-        docker_gid: int | None = grp.getgrnam("docker").gr_gid
-    except KeyError:
-        docker_gid = None
-    if docker_gid is not None and docker_gid in groups:
-        return process.RunAs(uid, gid, groups)
-    if grant_docker_group and docker_gid is not None:
-        return process.RunAs(uid, gid, groups + (docker_gid,))
-    fix = (f"usermod -aG docker {name}" if docker_gid is not None
-           else "groupadd docker, make it own the Docker socket, then usermod -aG docker " + name)
-    raise InvalidParameter(f"DockerUserId {uid} ({name}) is not a member of the docker group, which the connector "
-                           f"requires: {fix} (or run dadc with --grant-docker-group)")
 
 
 # What docker and compose get of dadc's environment: what they need, never dadc's own secrets
@@ -141,26 +139,33 @@ def _home(run_as: process.RunAs | None, dest: Destination) -> str | None:
     return home if home and os.path.isdir(home) else str(dest.root)
 
 
-def build(config: Config, options: RuntimeOptions, cloud: Cloud | None = None,
-          pause: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> Context:
-    run_as = run_as_for(config.value("DockerUserId"), options.grant_docker_group)
+def build(config: Config, options: RuntimeOptions, hooks: Hooks | None = None, lenient: bool = False) -> Context:
+    """lenient: for `dadc plan` on any host: a DockerUserId this host would refuse is shown, not
+    refused (the start itself still refuses it)."""
+    hooks = hooks or Hooks()
+    user = dockeruser.resolve(config.value("DockerUserId"), options.grant_docker_group)
+    if user.problem and not lenient:
+        raise InvalidParameter(user.problem)
+    run_as = user.run_as
     dest = Destination(Path(options.destination) if options.destination else config.destination,
                        owner=run_as.uid if run_as else None)
+    state = StateDir(Path(options.state_dir or default_state_dir()), dest.root,
+                     run_as.gid if run_as and run_as.uid != 0 and run_as.uid != os.geteuid() else None)
     env = docker_environment(dict(os.environ), options.compose_env, dest.docker_config, _home(run_as, dest))
     # the compose CLI answers while boto3 loads and the engine is asked what runs
     detection = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dadc-compose")
     compose_cli = detection.submit(compose.detect, options.compose_command, env, run_as)
     detection.shutdown(wait=False)
-    return Context(config, options, dest, Docker.find(env, run_as), compose_cli,
-                   aws.factory(config.region, cloud), env, run_as, pause or process.sleep, clock or time.monotonic)
+    return Context(config, options, Workspace(dest, state), Docker.find(env, run_as), compose_cli,
+                   aws.factory(config.region, hooks.cloud), env, run_as, hooks.pause, hooks.clock, user=user)
 
 
-def load(options: RuntimeOptions, cloud: Cloud | None = None) -> Config:
+def load(options: RuntimeOptions, hooks: Hooks | None = None) -> Config:
     """The definition the options name, read and validated (resolved once, whatever form it takes,
     through the same cloud the start uses): InvalidParameter names the first error and its place."""
-    return definitions.resolve(options, aws.factory(None, cloud)).read_config()
+    return definitions.resolve(options, aws.factory(None, (hooks or Hooks()).cloud)).read_config()
 
 
-def for_options(options: RuntimeOptions, cloud: Cloud | None = None, pause: Callable[[float], None] | None = None,
-                clock: Callable[[], float] | None = None, config: Config | None = None) -> Context:
-    return build(config or load(options, cloud), options, cloud, pause, clock)
+def for_options(options: RuntimeOptions, hooks: Hooks | None = None, config: Config | None = None,
+                lenient: bool = False) -> Context:
+    return build(config or load(options, hooks), options, hooks, lenient)

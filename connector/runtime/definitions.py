@@ -161,7 +161,8 @@ def resolve(options: RuntimeOptions, make_cloud: Callable[[], Cloud]) -> Definit
         raise InvalidParameter("give --definition or --parameters")
     source: Source
     if where.startswith("s3://"):
-        source = S3Object(where, make_cloud, Path(options.state_dir))
+        from connector.runtime.seams.state import default_state_dir
+        source = S3Object(where, make_cloud, Path(options.state_dir or default_state_dir()))
     elif where == "-":
         source = Stdin()
     else:

@@ -16,20 +16,19 @@ import logging
 import random
 import signal
 import sys
-import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable
 
 from connector.errors import DadcError, InvalidParameter, LockHeld
 from connector.options import RuntimeOptions
-from connector.plan import stop_timeout
+from connector.plan import PlanOptions, retry_policy, stop_timeout
 from connector.runtime import monitor, settings, stopping
 from connector.runtime.context import Context
 from connector.runtime.definitions import Definition, S3Object
 from connector.runtime.starting import FINAL, ROLLED_BACK
 from connector.runtime.seams import process
-from connector.runtime.seams.local import Lock
+from connector.runtime.seams.lock import ENV_FD, ProjectLock
 from connector.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.run")
@@ -49,11 +48,11 @@ class Runner:
         if s3:
             self.source.in_child = True  # type: ignore[union-attr]
         self.poll = options.poll if options.poll is not None else DEFAULT_S3_POLL if s3 else None
-        self.wake = threading.Event()
+        self.wake = process.Flag()  # set by the signal handler: no lock taken there
         self.stopping = self.reread = False
         self.stop_deadline: float | None = None  # set by SIGTERM/SIGINT: the stop limit counts from there
         self.ctx: Context | None = None
-        self.lock: Lock | None = None
+        self.lock: ProjectLock | None = None
         self.exit_code = 0
         self.rolled_back: str | None = None  # the definition whose release failed and was rolled back
         self.succeeded = False  # the deploy child published a success status
@@ -66,7 +65,7 @@ class Runner:
         elif not self.stopping:
             log.info("received %s: stopping", signal.Signals(signum).name)
             self.stopping = True
-            limit = stop_timeout(self.ctx.config.profile, self.options) if self.ctx else 0.0
+            limit = stop_timeout(self.ctx.config.profile, PlanOptions.of(self.options)) if self.ctx else 0.0
             self.stop_deadline = time.monotonic() + limit
             process.interrupt()  # the running step (in-process or the deploy child) ends now
         self.wake.set()
@@ -123,21 +122,24 @@ class Runner:
             log.warning("the previous deployment runs again: it stays until the definition changes")
             self.ctx, self.rolled_back = replace(new, config=old.config), config.digest
 
-    def _lock(self, ctx: Context) -> Lock:
-        if self.lock is not None and self.ctx is not None and ctx.dest.root == self.ctx.dest.root:
+    def _lock(self, ctx: Context) -> ProjectLock:
+        """The compose project's lock: one for every version and destination (one project name)."""
+        if self.lock is not None:
             return self.lock
-        lock = ctx.dest.lock()
+        lock = ctx.lock()
         lock.acquire()
         return lock
 
     def _start(self, ctx: Context, raw: bytes) -> int:
-        """The start sequence (with --retry, again after a retriable failure): its exit code."""
+        """The start sequence (with --retry, again after a retriable failure, as the plan's retry
+        policy says): its exit code."""
+        policy = retry_policy(PlanOptions.of(self.options))
         attempt = 0
         while True:
             code = self._start_once(ctx, raw)
-            if code in (0, FINAL, ROLLED_BACK) or not self.options.retry or self.stopping or self.reread:
+            if code in (0, FINAL, ROLLED_BACK) or policy is None or self.stopping or self.reread:
                 return code
-            delay = min(self.options.retry_cap, self.options.retry_base * 2 ** attempt) * random.uniform(0.5, 1.0)
+            delay = policy.delay(attempt, random.random())
             attempt += 1
             log.warning("deployment failed; --retry: attempt %d in %.1fs", attempt + 1, delay)
             self._wait(delay)
@@ -147,11 +149,17 @@ class Runner:
     def _start_once(self, ctx: Context, raw: bytes) -> int:
         if self.start_in is not None:
             return self.start_in(ctx, raw)
-        snapshot = ctx.dest.write_work("definition.json", raw)  # exactly what was validated, for the child
+        snapshot = ctx.ws.state.write("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
-                *self.options.child_argv(compose_command=ctx.compose.name, **which)]
-        return process.spawn(argv, self._relay)
+                *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which)]
+        assert self.lock is not None
+        # the child holds the project's lock with this process (the same open file): if this one is
+        # killed outright, the child keeps it until it ends, which it does at once (PDEATHSIG)
+        fd = self.lock.inheritable()
+        import os
+        env = dict(os.environ, **{ENV_FD: str(fd), "DADC_PARENT_PID": str(os.getpid())})
+        return process.spawn(argv, self._relay, pass_fds=(fd,), env=env)
 
     def _relay(self, line: str) -> None:
         """A status line of the deploy child, published by this process's sink."""

@@ -36,8 +36,7 @@ class Config:
 def _raise(errors: list[Finding], source: str) -> None:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise InvalidParameter(f"{source}:{first.line}:{first.column}: {first.rule} {first.message}{more}",
-                           findings=[f.to_json() for f in errors])
+    raise InvalidParameter(f"{source}:{first.line}:{first.column}: {first.rule} {first.message}{more}")
 
 
 def _names(c: LocatedConnector) -> set[str | None]:

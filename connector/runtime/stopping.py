@@ -4,11 +4,10 @@ from __future__ import annotations
 import logging
 
 from connector.errors import DadcError
-from connector.plan import Observed, plan_stop
 from connector.options import RuntimeOptions
+from connector.plan import Observed, plan_stop
 from connector.runtime import context, executor
-from connector.runtime.context import Context
-from connector.runtime.seams.aws import Cloud
+from connector.runtime.context import Context, Hooks
 
 log = logging.getLogger("dadc.stop")
 
@@ -17,7 +16,7 @@ def stop(ctx: Context, budget: float | None = None) -> bool:
     """Run the version's stop sequence; False when it left containers behind (they are reported).
     budget: the seconds left of the stop limit (a stop that follows an interrupted start)."""
     steps = plan_stop(ctx.config.profile, ctx.config.params,
-                      Observed(previous_file=ctx.dest.has_local_copy(), project_running=False), ctx.options,
+                      Observed(previous_file=ctx.dest.has_local_copy(), project_running=False), ctx.plan_options,
                       budget)
     if not steps:
         log.info("stop: containers are left running (StopContainersOnNewDeployment is false, or nothing deployed)")
@@ -30,8 +29,8 @@ def stop(ctx: Context, budget: float | None = None) -> bool:
     return True
 
 
-def stop_definition(options: RuntimeOptions, cloud: Cloud | None = None) -> bool:
-    """`dadc stop`: the stop sequence of the definition the options name, under its lock."""
-    ctx = context.for_options(options, cloud)
-    with ctx.dest.lock():
+def stop_definition(options: RuntimeOptions, hooks: Hooks | None = None) -> bool:
+    """`dadc stop`: the stop sequence of the definition the options name, under the project's lock."""
+    ctx = context.for_options(options, hooks)
+    with ctx.lock():
         return stop(ctx)

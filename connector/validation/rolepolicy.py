@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import unquote
 
-from connector.arn import ECR_HOST
+from connector.domain.images import parse as parse_image
 from connector.validation.engine import LocatedConnector
 from connector.validation.findings import Finding, rule
 from connector.validation.positions import join
@@ -143,17 +143,16 @@ def needs(connector: LocatedConnector, images: list[str]) -> Iterator[Need | Fin
         if isinstance(arn, str):
             yield Need("secretsmanager:GetSecretValue", arn, join(here, "AWSSecretsArnList"), "a registry secret")
     for image in images:
-        host, _, rest = image.partition("/")
-        m = ECR_HOST.fullmatch(host)
-        if not m or not rest:
+        ref = parse_image(image)
+        m = ref.ecr
+        if not m or not ref.repository:
             continue
-        repo = re.split(r"[@:]", rest, maxsplit=1)[0]
         where = connector.pointer or ""
         region = connector.ref.region if connector.ref else None
         if region and m["region"] != region:
             yield ECR_REGION(join(where, "ConnectorArn") if where else "",
                              f"image {image}: repository in {m['region']}, the connector in {region}")
-        arn = f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{repo}"
+        arn = ref.ecr_arn(partition)
         yield Need("ecr:GetAuthorizationToken", "*", where, f"image {image}")
         for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
             yield Need(action, arn, where, f"image {image}")

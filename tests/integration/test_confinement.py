@@ -45,10 +45,11 @@ def shared(bed: Bed) -> Iterator[Path]:
 
 
 def _as_user(bed: Bed, command: str, definition: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-    """dadc as root, docker as the DockerUserId user: with the v1 CLI in /usr/bin (the test bed's v2
-    lives under /root, out of that user's reach)."""
+    """dadc as root, docker as the DockerUserId user: with the v1 CLI in /usr/bin; dadc's state in a
+    folder beside the destination that the user can search (pytest's own are root's, mode 0700)."""
+    dest = Path(json.loads(definition.read_text())["Connectors"][0]["Parameters"]["DockerComposeFileDestinationPath"])
     return bed.dadc(command, "--definition", str(definition), "--compose-command", bed.env["DADC_COMPOSE_V1"],
-                    *args, env=env)
+                    "--state-dir", str(dest.parent / "dadc-state"), *args, env=env)
 
 
 def _definition(bed: Bed, dest: Path, uid: int = MEMBER, **params: str) -> Path:
@@ -76,13 +77,14 @@ def _outside(folder: Path) -> tuple[Path, Path]:
 
 
 PLANTS: dict[str, Callable[[Path, Path, Path], None]] = {
-    ".dadc": lambda dest, target, secret: (dest / ".dadc").symlink_to(target),
     ".docker": lambda dest, target, secret: (dest / ".docker").symlink_to(target),
-    "lock": lambda dest, target, secret: (dest / ".dadc" / "lock").symlink_to(secret),
-    "record": lambda dest, target, secret: (dest / ".dadc" / "state.json").symlink_to(secret),
-    "history": lambda dest, target, secret: (dest / ".dadc" / "records.json").symlink_to(secret),
     "compose file": lambda dest, target, secret: (dest / "docker-compose.yml").symlink_to(secret),
+    ".env": lambda dest, target, secret: (dest / ".env").symlink_to(secret),
+    # where dadc 0.2 kept its state: read once at most, never through a link
+    ".dadc": lambda dest, target, secret: (dest / ".dadc").symlink_to(target),
+    "history": lambda dest, target, secret: (dest / ".dadc" / "records.json").symlink_to(secret),
 }
+REFUSED = {".docker", "compose file", ".env"}  # what a start reads or writes
 
 
 @pytest.mark.parametrize("what", list(PLANTS))
@@ -93,9 +95,9 @@ def test_a_link_planted_by_the_docker_user_is_never_followed(bed: Bed, shared: P
     assert _as_user(bed, "deploy", definition).returncode == 0  # dadc's folders exist
     _as_user(bed, "stop", definition)
     target, secret = _outside(shared)
-    planted = {"lock": ".dadc/lock", "record": ".dadc/state.json", "history": ".dadc/records.json",
-               "compose file": "docker-compose.yml"}
+    planted = {"compose file": "docker-compose.yml", ".env": ".env", "history": ".dadc/records.json"}
     if what in planted:
+        (dest / planted[what]).parent.mkdir(exist_ok=True)
         (dest / planted[what]).unlink(missing_ok=True)
     else:
         shutil.rmtree(dest / what, ignore_errors=True)
@@ -103,6 +105,9 @@ def test_a_link_planted_by_the_docker_user_is_never_followed(bed: Bed, shared: P
     before = _snapshot(target, secret)
     proc = _as_user(bed, "deploy", definition)
     assert _snapshot(target, secret) == before  # nothing outside the destination changed
+    if what not in REFUSED:
+        assert proc.returncode == 0, proc.stderr[-2000:]  # dadc keeps nothing there any more
+        return
     assert proc.returncode == 1, proc.stderr[-2000:]
     (status,) = statuses(proc.stdout)
     assert status["status"] == "fail" and "refused" in status["error_message"], status
@@ -112,14 +117,14 @@ def test_a_link_planted_by_the_docker_user_is_never_followed(bed: Bed, shared: P
 def test_a_folder_of_another_user_is_refused(bed: Bed, shared: Path) -> None:
     _user(STRANGER, "")
     dest = shared / "dest"
-    (dest / ".dadc").mkdir(mode=0o700)
-    os.chown(dest / ".dadc", STRANGER, -1)
+    (dest / ".docker").mkdir(mode=0o700)
+    os.chown(dest / ".docker", STRANGER, -1)
     bed.put(compose_text({"web": bed.open_image}))
     proc = _as_user(bed, "deploy", _definition(bed, dest))
     assert proc.returncode == 1
     (status,) = statuses(proc.stdout)
     assert f"belongs to uid {STRANGER}" in status["error_message"] and "refused" in status["error_message"]
-    assert (dest / ".dadc").stat().st_uid == STRANGER and containers() == []
+    assert (dest / ".docker").stat().st_uid == STRANGER and containers() == []
 
 
 def test_a_local_copy_edited_by_the_docker_user_is_not_run(bed: Bed, shared: Path) -> None:
@@ -172,9 +177,10 @@ def test_a_docker_user_outside_the_docker_group_is_refused_unless_granted(bed: B
     assert proc.returncode == 1
     (status,) = statuses(proc.stdout)
     assert status["error"] == "InvalidParameter" and f"usermod -aG docker dadc{STRANGER}" in status["error_message"]
-    assert containers() == [] and not (dest / ".dadc").exists()  # refused before anything ran
-    plan = _as_user(bed, "plan", definition)
-    assert plan.returncode == 1 and "not a member of the docker group" in plan.stderr
+    assert containers() == [] and not (dest / ".docker").exists()  # refused before anything ran
+    plan = _as_user(bed, "plan", definition)  # a plan runs on any host: it says what a start would refuse
+    assert plan.returncode == 0 and "a start on this host refuses it" in plan.stdout, plan.stdout + plan.stderr
+    assert "not a member of the docker group" in plan.stdout
     proc = _as_user(bed, "deploy", definition, "--grant-docker-group")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(containers(running_only=True)) == 1

@@ -194,8 +194,8 @@ def test_every_runtime_command_takes_the_same_definition_forms(bed: Bed) -> None
     assert "--retry starts again" in bed.dadc("plan", *s3_params, "--retry").stdout
     assert bed.dadc("deploy", *s3_params).returncode == 0
     assert len(containers(running_only=True)) == 1
-    status = subprocess.run([*_dadc(), "status", "--definition", "-"], input=definition.read_text(), text=True,
-                            capture_output=True, timeout=120)
+    status = subprocess.run([*_dadc(), "status", "--definition", "-", "--state-dir", str(bed.tmp / "st")],
+                            input=definition.read_text(), text=True, capture_output=True, timeout=120)
     assert status.returncode == 0 and "# last good: s3://" in status.stdout, status.stderr[-2000:]
     assert bed.dadc("stop", *s3_params).returncode == 0
     assert containers() == []

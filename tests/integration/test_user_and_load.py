@@ -41,14 +41,19 @@ def test_docker_user_id_runs_docker_and_compose_as_that_user(bed: Bed, docker_us
         bed.put(compose_text({"web": pushed_image}))
         definition = bed.definition(5, DockerUserId=str(docker_user), DockerComposeFileDestinationPath=str(dest),
                                     AWSSecretsArnList=json.dumps([registry_secret]))
-        proc = bed.dadc("deploy", "--definition", str(definition), "--compose-command", str(wrapper))
+        proc = bed.dadc("deploy", "--definition", str(definition), "--compose-command", str(wrapper),
+                        "--state-dir", str(shared / "dadc-state"))
         assert proc.returncode == 0, proc.stderr[-3000:]
         docker_gid = int(subprocess.run(["getent", "group", "docker"], capture_output=True, text=True).stdout.split(":")[2])
         for line in record.read_text().splitlines():
             uid, *groups = map(int, line.split())
             assert uid == docker_user and docker_gid in groups
-        for path in (dest / "docker-compose.yml", dest / ".docker" / "config.json", dest / ".dadc"):
+        for path in (dest / "docker-compose.yml", dest / ".docker" / "config.json"):
             assert path.stat().st_uid == docker_user, path
+        state = shared / "dadc-state" / "projects"
+        folder = next(state.iterdir())  # dadc's own, out of the user's reach: root's, readable by its group
+        assert (folder.stat().st_uid, folder.stat().st_mode & 0o777) == (0, 0o750)
+        assert (folder / "records.json").stat().st_uid == 0 and (folder / "records.json").stat().st_mode & 0o077 == 0
         assert len(containers(running_only=True)) == 1
     finally:
         remove_project()

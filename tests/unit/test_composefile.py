@@ -6,7 +6,7 @@ import time
 import pytest
 
 from connector.errors import ComposeFileError
-from connector.runtime import composefile
+from connector.domain import composefile
 
 BOMB = (b"services:\n  web: {image: x}\nx-a: &a [1, 2]\n"
         + b"".join(b"x-%d: &l%d [%s]\n" % (i, i, b",".join([b"*a" if i == 0 else b"*l%d" % (i - 1)] * 9))
@@ -160,7 +160,7 @@ def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
     import yaml
 
     from connector.commands.validate import compose_result
-    from connector.runtime.composefile import project
+    from connector.domain.composefile import project
     from connector.validation import rules_compose
     text = yaml.safe_dump(value)
     with tempfile.TemporaryDirectory() as folder:
@@ -171,7 +171,7 @@ def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
         assert f.line >= 1 and f.column >= 1 and f.rule[0] in "EWI"
     # what compose would print for it, judged as the start judges it: a project or a refusal
     try:
-        project(text, None, "/dest")
+        project(text, None)
     except ComposeFileError:
         pass
     # and a refusal located by whatever compose said of it

@@ -32,7 +32,7 @@ def test_every_required_scenario_is_covered_for_every_version_it_applies_to() ->
     assert {c.scenario for c in cases} >= SCENARIOS
     for scenario in ("first-deploy", "redeploy-changed", "stop", "pull-failure", "invalid-parameters",
                      "invalid-compose", "private-registry-login", "ecr-login", "cleanup-failure"):
-        assert {c.version for c in cases if c.scenario == scenario} == set(range(1, 8)), scenario
+        assert {c.version for c in cases if c.scenario == scenario} == set(profiles.known_versions()), scenario
     for scenario in ("offline-mode", "offline-mode-image-missing", "offline-mode-nothing-local", "s3-unreachable",
                      "offline-fallback-option", "login-retries"):  # version 7's additions, and both settings
         assert 7 in {c.version for c in cases if c.scenario == scenario}, scenario
@@ -65,7 +65,7 @@ def test_an_edited_case_in_a_copied_folder_fails(tmp_path: Path, capsys: pytest.
     shutil.copytree(cases_root(), copy)
     case_file = copy / "behaviour" / "redeploy-changed.json"
     case = json.loads(case_file.read_text())
-    case["expect"]["5-7"]["commands"] = list(reversed(case["expect"]["5-7"]["commands"]))
+    case["expect"]["5-"]["commands"] = list(reversed(case["expect"]["5-"]["commands"]))
     case_file.write_text(json.dumps(case))
     code = cli.main(["conformance", "--cases", str(copy), "--versions", "5-6", "--scenarios", "redeploy-changed",
                      "--format", "json"])
@@ -136,11 +136,13 @@ def test_a_scenario_whose_expectations_miss_a_version_is_a_harness_error(tmp_pat
     shutil.copytree(cases_root(), copy)
     case_file = copy / "behaviour" / "stop.json"
     case = json.loads(case_file.read_text())
-    case["versions"] = "1-7"
-    case["expect"] = {"1-6": case["expect"]["1-7"]}
+    newest = max(profiles.known_versions())
+    case["versions"] = f"1-{newest}"
+    case["expect"] = {f"1-{newest - 1}": case["expect"]["1-"]}
     case_file.write_text(json.dumps(case))
     assert cli.main(["conformance", "--cases", str(copy)]) == 3
-    assert "expectations cover versions [1, 2, 3, 4, 5, 6], the scenario [1, 2, 3, 4, 5, 6, 7]" in capsys.readouterr().err
+    assert (f"expectations cover versions {list(range(1, newest))}, the scenario {list(range(1, newest + 1))}"
+            in capsys.readouterr().err)
 
 
 def test_the_fake_executables_answer_as_the_in_process_fake(tmp_path: Path) -> None:

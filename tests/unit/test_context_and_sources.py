@@ -7,15 +7,15 @@ import os
 import pytest
 
 from connector.errors import InvalidParameter, SourceError
-from connector.runtime import context
+from connector.runtime import context, dockeruser
 from connector.runtime.seams import s3 as sources
 
 
 def test_docker_user_id_must_be_ours_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert context.run_as_for("1000") is None  # already that user
+    assert dockeruser.run_as_for("1000") is None  # already that user
     with pytest.raises(InvalidParameter) as info:
-        context.run_as_for("4322")
+        dockeruser.run_as_for("4322")
     assert "DockerUserId is 4322 but dadc runs as uid 1000" in str(info.value)
 
 
@@ -26,15 +26,15 @@ def test_docker_user_id_as_root_needs_the_docker_group_unless_granted(monkeypatc
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(grp, "getgrnam", lambda name: grp.struct_group(("docker", "x", 4242, [])))
     with pytest.raises(InvalidParameter) as info:
-        context.run_as_for("65534")  # nobody: not in the docker group
+        dockeruser.run_as_for("65534")  # nobody: not in the docker group
     assert "DockerUserId 65534 (nobody) is not a member of the docker group" in str(info.value)
     assert "usermod -aG docker nobody" in str(info.value) and "--grant-docker-group" in str(info.value)
-    run_as = context.run_as_for("65534", grant_docker_group=True)
+    run_as = dockeruser.run_as_for("65534", grant_docker_group=True)
     assert run_as is not None and run_as.uid == 65534 and 4242 in run_as.groups
     monkeypatch.setattr(os, "getgrouplist", lambda name, gid: [gid, 4242])  # a member, as the docs ask
-    member = context.run_as_for("65534")
+    member = dockeruser.run_as_for("65534")
     assert member is not None and 4242 in member.groups
-    assert context.run_as_for(None) is None
+    assert dockeruser.run_as_for(None) is None
 
 
 def test_docker_and_compose_get_what_they_need_and_never_dadcs_secrets(tmp_path: "os.PathLike[str]") -> None:

@@ -48,7 +48,8 @@ def test_docker_hub_url_forms() -> None:
 
 
 def test_ecr_registries_found_in_images() -> None:
-    found = credentials.ecr_registries(("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1", "nginx",
+    from connector.domain.images import ecr_registries
+    found = ecr_registries(("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1", "nginx",
                                         "registry:5000/x", "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/y"))
     assert found == {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": ("123456789012", "eu-west-1"),
                      "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn": ("210987654321", "cn-north-1")}
@@ -83,7 +84,7 @@ def test_a_failed_login_never_shows_the_password(tmp_path: Path, caplog: pytest.
     login = credentials.Login("r.example:5000", "user", PASSWORD, ARN)
     with pytest.raises(CredentialError) as info:
         Docker(str(fake_docker(tmp_path, 1))).login(tmp_path / "cfg", login)
-    assert PASSWORD not in str(info.value) and PASSWORD not in repr(info.value.details)
+    assert PASSWORD not in str(info.value) and PASSWORD not in repr(vars(info.value))
     assert "********" in str(info.value) and PASSWORD not in caplog.text
 
 

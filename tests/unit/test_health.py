@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from connector import profiles
-from connector.options import RuntimeOptions
-from connector.plan import Observed, plan_start
+from connector.plan import Observed, PlanOptions, plan_start
+from connector.steps import BeforeCurrent, LastGood, PreviousGood, Ref
 from connector.runtime import health
 from connector.runtime.seams.docker import ContainerState
 
@@ -108,41 +108,48 @@ def test_ready_too_late_to_be_stable_within_the_gate() -> None:
     assert not verdict.ok and "not stable for 5 s within the 10 s gate" in verdict.reason
 
 
-OPTS = RuntimeOptions(health_gate=30.0, health_stable=5.0)
-RECOVER = ["choose", "down", "remove", "pin", "restore", "up", "gate"]
+OPTS = PlanOptions(health_gate=30.0, health_stable=5.0)
+RECOVER = ["choose", "down", "remove", "pin", "restore", "up", "check-images", "gate"]
 
 
 def test_the_planner_adds_the_gate_and_its_fallback_only_when_asked() -> None:
     v6 = profiles.get(6)
-    assert [s.kind for s in plan_start(v6, {}, Observed(True, True))][-1] == "record"
+    assert [s.kind for s in plan_start(v6, {}, Observed(True, True))][-2:] == ["publish", "record"]
     assert "gate" not in [s.kind for s in plan_start(v6, {}, Observed(True, True))]  # off by default
     steps = plan_start(v6, {}, Observed(True, True, last_good=True), OPTS)
     gate = next(s for s in steps if s.kind == "gate")
     assert (gate.timeout, gate.stable, gate.origin) == (30.0, 5.0, "--health-gate")
     # the recovery is planned in full: keep the failed release, bring the last good one back, gated, then fail
     assert [r.kind for r in gate.on_fail] == ["keep-failed"] + RECOVER + ["fail"]
-    assert gate.on_fail[0].guard == "same-release" and gate.on_fail[-1].reason == "rolled-back"
+    assert gate.on_fail[0].guard == "same-release" and gate.on_fail[-1].ending == "rolled-back"
     assert next(r for r in gate.on_fail if r.kind == "gate").on_fail == ()  # a failed rollback is final
-    assert [s.kind for s in steps][-3:] == ["up", "gate", "record"]
+    assert [s.kind for s in steps][-4:] == ["up", "gate", "publish", "record"]
+    # every step from down on carries the same recovery: a failed up fails like a failed gate
+    assert [s.kind for s in steps if s.on_fail] == ["install", "verify", "up", "gate"]
+    assert all(s.on_fail == gate.on_fail for s in steps if s.on_fail)
     first = next(s for s in plan_start(v6, {}, Observed(False, False), OPTS) if s.kind == "gate")
     assert [r.kind for r in first.on_fail] == ["keep-failed", "down", "remove", "fail"]  # nothing good: taken down
-    assert first.on_fail[-1].reason == "taken-down"
+    assert first.on_fail[-1].ending == "taken-down"
+    damaged = next(s for s in plan_start(v6, {}, Observed(True, True, history="damaged"), OPTS) if s.kind == "gate")
+    assert [(r.kind, r.ending) for r in damaged.on_fail] == [("fail", "left-running")]  # nothing taken down
 
 
 def test_a_failed_release_is_refused_after_the_fetch_and_the_last_good_comes_back() -> None:
     steps = plan_start(profiles.get(7), {}, Observed(True, True, last_good=True, failed_release=True), OPTS)
     assert [s.kind for s in steps[:2]] == ["fetch", "refuse-failed"]
     assert steps[0].timeout == 120.0  # the fetch's own limit: compose config of the file
-    assert [r.kind for r in steps[1].on_fail] == RECOVER + ["fail"] and steps[1].on_fail[-1].reason == "instead"
+    assert [r.kind for r in steps[1].on_fail] == RECOVER + ["fail"] and steps[1].on_fail[-1].ending == "instead"
+    assert steps[1].on_fail[0].candidates == (LastGood(), PreviousGood())
     assert "refuse-failed" not in [s.kind for s in plan_start(profiles.get(7), {}, Observed(True, True, last_good=True))]
 
 
 def test_dadc_rollback_is_planned_too() -> None:
     from connector.plan import plan_rollback
-    steps = plan_rollback(profiles.get(7), RuntimeOptions(to="3"))
-    assert [s.kind for s in steps] == ["choose", "keep-failed", "down", "remove", "pin", "restore", "up", "record"]
-    assert steps[0].target == "ref:3" and steps[1].file == "current"
-    assert plan_rollback(profiles.get(7))[0].target == "before-current"
+    steps = plan_rollback(profiles.get(7), PlanOptions(to="3"))
+    assert [s.kind for s in steps] == ["choose", "keep-failed", "down", "remove", "pin", "restore", "up",
+                                       "check-images", "record"]
+    assert steps[0].candidates == (Ref("3"),) and steps[1].file == "current"
+    assert plan_rollback(profiles.get(7))[0].candidates == (BeforeCurrent(),)
     assert "gate" in [s.kind for s in plan_rollback(profiles.get(7), OPTS)]
 
 

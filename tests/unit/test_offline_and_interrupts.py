@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from connector import profiles
 from connector.errors import CredentialError, CredentialsUnreachable, Interrupted, InvalidParameter, Unreachable
 from connector.options import RuntimeOptions
+from connector.plan import PlanOptions
 from connector.plan import Observed, plan_start, plan_stop
 from connector.runtime.seams import process
 from connector.runtime.seams import secrets as credentials
@@ -117,7 +118,7 @@ def test_a_limit_ends_the_whole_process_group(tmp_path: Path) -> None:
     from connector.errors import CommandFailed
     with pytest.raises(CommandFailed, match="did not finish within 0.5s") as info:
         process.run(["sh", "-c", f"sleep 300 & echo $! > {pid_file}; wait"], timeout=0.5)
-    assert info.value.details["timeout"] is True
+    assert info.value.timed_out is True
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while _alive(child) and time.monotonic() < deadline:
@@ -128,15 +129,15 @@ def test_a_limit_ends_the_whole_process_group(tmp_path: Path) -> None:
 def test_every_docker_and_compose_step_has_a_planned_limit() -> None:
     for version in profiles.known_versions():
         steps = plan_start(profiles.get(version), {"ForceDeploy": "true"} if version > 1 else {},
-                           Observed(previous_file=True, project_running=True), RuntimeOptions())
+                           Observed(previous_file=True, project_running=True), PlanOptions())
         for step in steps:
             if step.kind in ("fetch", "login", "pull", "down", "up"):
                 assert step.timeout is not None and step.timeout > 0, (version, step)
-    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), RuntimeOptions())
+    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), PlanOptions())
     assert down.timeout == 600
-    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), RuntimeOptions(), budget=100.0)
+    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), PlanOptions(), budget=100.0)
     assert down.timeout == 95.0  # what is left of the stop limit, less the time to report
-    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), RuntimeOptions(stop_timeout=30), budget=1000.0)
+    (down,) = plan_stop(profiles.get(7), {}, Observed(True, True), PlanOptions(stop_timeout=30), budget=1000.0)
     assert down.timeout == 30
 
 
@@ -202,3 +203,30 @@ def test_a_login_past_its_limit_is_unreachable_and_a_401_is_not(tmp_path: Path) 
     with pytest.raises(CredentialError) as info:
         Docker(str(refused)).login(tmp_path / "cfg", Login("r:5000", "u", "pw", "arn"))
     assert not isinstance(info.value, Unreachable) and "pw" not in str(info.value)
+
+
+def test_a_signal_arriving_inside_the_handler_that_sets_the_wake_up_never_deadlocks() -> None:
+    """dadc run's wake-up and the interrupt are set from signal handlers. threading.Event.set takes
+    a plain lock: a second SIGTERM landing inside the first handler's set() re-entered set() on
+    the same thread and hung dadc run for good (seen: two SIGTERMs a few ms apart, from `timeout`
+    and a supervisor; py-spy showed the nested handlers). A nested set() is simulated here at the
+    worst moment; the flag takes no lock, so it returns, and the flag is set."""
+    import os as _os
+    from connector.runtime.seams import process
+    flag = process.Flag()
+    real_write = _os.write
+    nested = {"done": False}
+
+    def write_then_signal(fd: int, data: bytes) -> int:
+        if not nested["done"]:
+            nested["done"] = True
+            flag.set()  # the second signal's handler, inside the first one's set()
+        return real_write(fd, data)
+    _os.write = write_then_signal  # type: ignore[assignment]
+    try:
+        flag.set()
+    finally:
+        _os.write = real_write  # type: ignore[assignment]
+    assert nested["done"] and flag.is_set() and flag.wait(0)
+    flag.clear()
+    assert not flag.is_set() and not flag.wait(0.01)

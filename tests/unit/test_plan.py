@@ -20,10 +20,12 @@ def actions(steps: list) -> list[str]:  # type: ignore[type-arg]
     with fetch then login (both checked here)."""
     names = [s.kind for s in steps]
     if "up" in names:
-        assert names[names.index("up") - 1] == "install", names
+        assert names[names.index("up") - 2:names.index("up")] == ["install", "verify"], names
     if "fetch" in names:
         assert names[:2] == ["fetch", "login"], names
-    return [COMPOSE_LEVEL.get(n, n) for n in names if n not in ("install", "fetch", "login", "record")]
+        assert names[-2:] == ["publish", "record"], names  # the status first, then the bookkeeping
+    return [COMPOSE_LEVEL.get(n, n) for n in names
+            if n not in ("install", "verify", "fetch", "login", "publish", "record")]
 
 
 @pytest.mark.parametrize(("version", "first", "again"), [
@@ -37,9 +39,10 @@ def test_first_deploy_and_redeploy(version: int, first: list[str], again: list[s
 
 
 def test_down_uses_the_previous_file_and_pull_the_new_one() -> None:
-    steps = [s for s in plan_start(profiles.get(5), {}, AGAIN) if s.kind not in ("fetch", "login", "record")]
+    steps = [s for s in plan_start(profiles.get(5), {}, AGAIN) if s.kind not in ("fetch", "login", "publish", "record")]
     assert [(s.kind, FILES.get(s.file, s.file)) for s in steps] == [("pull", "new"), ("down", "current"),
-                                                                    ("install", "new"), ("up", "current")]
+                                                                    ("install", "new"), ("verify", "current"),
+                                                                    ("up", "current")]
 
 
 def test_v6_flags() -> None:
@@ -62,8 +65,8 @@ def test_stop_always_downs_before_v6(version: int) -> None:
 
 def test_orphans_without_a_file_need_force_deploy() -> None:
     assert actions(plan_start(profiles.get(1), {}, ORPHANS)) == ["abort", "up"]
-    assert "ForceDeploy" not in plan_start(profiles.get(1), {}, ORPHANS)[2].reason  # v1 has no ForceDeploy
+    assert "ForceDeploy" not in plan_start(profiles.get(1), {}, ORPHANS)[2].refusal  # v1 has no ForceDeploy
     step = plan_start(profiles.get(2), {}, ORPHANS)[2]
-    assert step.kind == "abort" and "set ForceDeploy" in step.reason
+    assert step.kind == "abort" and "set ForceDeploy" in step.refusal
     assert actions(plan_start(profiles.get(2), {"ForceDeploy": "true"}, ORPHANS)) == ["force-remove", "up"]
     assert actions(plan_start(profiles.get(5), {"ForceDeploy": "True"}, ORPHANS)) == ["pull", "force-remove", "up"]

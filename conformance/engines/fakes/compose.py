@@ -5,7 +5,7 @@ import hashlib
 import re
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import REFUSED_OFFLINE, Fake, Reply, file_hash, relay
+from conformance.engines.fakes.state import PROJECT, REFUSED_OFFLINE, Fake, Reply, file_hash, relay
 
 SERVICE = re.compile(r"^  ([A-Za-z0-9_.-]+):[ \t]*$")
 
@@ -72,9 +72,14 @@ class Compose(Fake):
             if error:
                 return 1, "", error
         digest = file_hash(self.file) if self.file and self.file.is_file() else "-"
+        services = file_services(text)
         rows = [f"{name} {behaviour} {image} {self.local_id(image)} {i}"
-                for name, behaviour, image, replicas in file_services(text) for i in range(1, replicas + 1)]
+                for name, behaviour, image, replicas in services for i in range(1, replicas + 1)]
         self.state.write_text("".join(line + "\n" for line in [digest, *rows]))
+        taken = next((name for name, behaviour, _, _ in services if behaviour == "unstartable"), None)
+        if taken:  # as the engine answers when a host port is in use: created, never started
+            return 1, "", (f"Error response from daemon: driver failed programming external connectivity on endpoint "
+                           f"{PROJECT}-{taken}-1: Bind for 127.0.0.1 failed: port is already allocated\n")
         return 0, "", ""
 
 

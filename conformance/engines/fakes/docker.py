@@ -41,7 +41,8 @@ class Docker(Fake):
         lines = []
         for row in self.services():
             name, behaviour, image, _, replica = row
-            state = {"exits": "exited", "oneshot": "exited", "crashloop": "restarting"}.get(behaviour, "running")
+            state = {"exits": "exited", "oneshot": "exited", "crashloop": "restarting",
+                     "unstartable": "created"}.get(behaviour, "running")
             lines.append(json.dumps({"ID": container_id(row), "Names": f"{PROJECT}-{name}-{replica}", "Image": image,
                                      "State": state, "Status": "Up 1 second",
                                      "Labels": f"com.docker.compose.project={PROJECT},com.docker.compose.service={name}"},
@@ -72,6 +73,8 @@ class Docker(Fake):
             elif behaviour == "crashloop":
                 state.update(Status="restarting", ExitCode=1)
                 restarts = 3
+            elif behaviour == "unstartable":
+                state.update(Status="created", ExitCode=128)
             found.append({"Id": cid, "Name": f"/{PROJECT}-{name}-{replica}", "RestartCount": restarts, "Image": image_id,
                           "State": state, "HostConfig": {"RestartPolicy": {"Name": policy}},
                           "Config": {"Image": image, "Labels": {"com.docker.compose.service": name}}})

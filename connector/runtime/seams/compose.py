@@ -17,7 +17,7 @@ from connector.errors import CommandFailed, CommandNotFound, InvalidParameter
 from connector.runtime.seams import process
 
 if TYPE_CHECKING:
-    from connector.runtime.composefile import ComposeProject
+    from connector.domain.composefile import ComposeProject
 
 PROJECT_LABEL = "com.docker.compose.project"
 SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
@@ -59,11 +59,11 @@ class ComposeCli:
         them all, the profiles come from the environment, else from the project directory's .env
         as v1 reads it), and a file it refuses is refused with compose's own reason (both CLIs exit
         non-zero then; a compose that printed no project is a refusal too, whatever its exit status)."""
-        from connector.runtime import composefile  # YAML: only a start needs it, never `dadc run`
+        from connector.domain import composefile  # YAML: only a start needs it, never `dadc run`
         result = self.run("config", file, project_dir, env=env, run_as=run_as, timeout=timeout, check=False)
         try:
             profiles = composefile.enabled_profiles(env, dotenv) if self.generation == 1 else None
-            return composefile.project(result.stdout if result.returncode == 0 else "", profiles, str(project_dir))
+            return composefile.project(result.stdout if result.returncode == 0 else "", profiles)
         except InvalidParameter as exc:
             reason = " / ".join(result.stderr.strip().splitlines()[-3:]) or str(exc)
             hint = f" (the file uses {'; '.join(needs)}: this is {self.name} {self.version})" if needs else ""

@@ -155,6 +155,21 @@ class Docker:
     def pull(self, reference: str) -> None:
         self.run("pull", reference, timeout=600)
 
+    def image_ids(self, refs: list[str] | tuple[str, ...]) -> dict[str, str]:
+        """The local image each reference names (one call when all are present); absent ones left out."""
+        refs = list(dict.fromkeys(refs))
+        if not refs:
+            return {}
+        done = self.run("image", "inspect", "--format", "{{.Id}}", *refs, check=False)
+        if done.returncode == 0 and len(done.stdout.split()) == len(refs):
+            return dict(zip(refs, done.stdout.split()))
+        found = {}
+        for ref in refs:
+            one = self.run("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+            if one.returncode == 0 and one.stdout.strip():
+                found[ref] = one.stdout.strip()
+        return found
+
     def missing_images(self, images: tuple[str, ...]) -> list[str]:
         """Which of these images the engine does not have locally (one call when all are there)."""
         if not images or self.run("image", "inspect", "--format", "{{.Id}}", *images, check=False).returncode == 0:
@@ -170,8 +185,7 @@ class Docker:
                      input=login.password, secrets=(login.password,), timeout=timeout or 120)
         except CommandFailed as exc:
             text = process.scrub(str(exc), [login.password])
-            gone = exc.details.get("timeout") or unreachable(exc.details.get("stderr") or text)
+            gone = exc.timed_out or unreachable(exc.stderr or text)
             kind = CredentialsUnreachable if gone else CredentialError
-            raise kind(f"docker login to {login.registry} ({login.source}) failed: {text}",
-                       registry=login.registry) from None
+            raise kind(f"docker login to {login.registry} ({login.source}) failed: {text}") from None
         log.info("logged in to %s as %s (%s)", login.registry, login.username, login.source)

@@ -1,117 +1,152 @@
-"""The destination's release history: every release that ran, good or failed, newest first, with
-its compose file, where it came from and its exact images. One JSON file (`.dadc/records.json`),
-each change one atomic write: a crash leaves the history before or after, never without its last
-good release. The last good, the one before it and the failed releases are all read from it.
+"""The release history: every release that ran, good or failed, newest first (typed entries,
+connector/domain/release.py), kept in the state directory (runtime/seams/state.py).
 
-Bounded: HISTORY_KEPT entries, the oldest dropped first, but never the last good release nor the
-one before it (a run of failures cannot push out what a rollback needs). A release recorded good
-again (a reload, a restart) updates its entry instead of adding one; a failure always adds one,
-so a later failure never overwrites an earlier one. A release that failed and is good now (a
-rollback to it by hand) is no longer a failed release: its newest entry decides."""
+Records are facts or a loud refusal. `records.json` is the index; each body a release read is
+kept once under `bodies/`, by sha256, written before the index that names it. Every change writes
+the index atomically after keeping the generation before it (`records.json.1`), so a crash at
+any point leaves one whole generation. A damaged index (cut short, not JSON, the wrong shape) is
+copied aside (`records.json.corrupt-HASH`) and logged; the generation before it is used if it is
+whole; if not, reading raises RecordsDamaged, now and at every later read until someone moves the
+index away: "no file" (no history yet) is never confused with "a file I cannot read".
+
+Bounded: HISTORY_KEPT entries and MAX_BODIES bytes of bodies, the oldest dropped first, but never
+the last good release nor the one before it (a run of failures cannot push out what a rollback
+needs). A release recorded good again (a reload, a restart) updates its entry instead of adding
+one; a failure always adds one. A release that failed and is good now (a rollback to it by hand)
+is no longer a failed release: its newest entry decides."""
 from __future__ import annotations
 
-import hashlib
+import json
+import logging
 import re
+import time
 from typing import Any
 
-from connector.errors import InvalidParameter
+from connector.domain.release import Entry, Outcome, Release, Source
+from connector.errors import InvalidParameter, RecordsDamaged, StateError
+from connector.runtime.seams.state import StateDir
 
+log = logging.getLogger("dadc.history")
 HISTORY_KEPT = 10
+MAX_BODIES = 64 * 1024 * 1024
 FILE = "records.json"
-LEGACY = ("last-good.json", "previous-good.json", "failed.json")  # dadc 0.2's records, read once
+PREVIOUS = FILE + ".1"
+FORMAT = 2
 
 
-def _sha(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+def _whole(raw: bytes | None) -> bool:
+    try:
+        return raw is not None and _parse(raw) is not None
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def _parse(raw: bytes) -> list[Entry]:
+    """The entries of an index, or ValueError when it is not one as dadc writes it."""
+    value = json.loads(raw)
+    if not isinstance(value, dict) or value.get("format") != FORMAT or not isinstance(value.get("releases"), list):
+        raise ValueError("not a release history")
+    entries = [Entry.from_json(e) for e in value["releases"]]
+    numbers = [e.n for e in entries]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("an entry number twice")
+    return entries
 
 
 class History:
-    """Mixed into Destination: uses its _read_json/_write_json (atomic, confined to .dadc/)."""
-
-    FAILED_KEPT = HISTORY_KEPT
-
-    def _read_json(self, *parts: str) -> dict[str, Any]:  # pragma: no cover - Destination's
-        raise NotImplementedError
-
-    def _write_json(self, value: dict[str, Any], *parts: str) -> None:  # pragma: no cover - Destination's
-        raise NotImplementedError
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+        self.recovered: str = ""  # said by `dadc status`: the index was damaged and set aside
 
     # --- reading -----------------------------------------------------------------------------
-    def history(self) -> list[dict[str, Any]]:
-        """Entries newest first: n (a serial), outcome (good, failed), sha256, compose, record.
-        An entry whose compose text does not match its sha256 is not a record (left out)."""
-        value = self._read_json(".dadc", FILE)
-        entries = value.get("releases") if value else self._legacy()
-        out = []
-        for e in entries if isinstance(entries, list) else []:
-            if isinstance(e, dict) and isinstance(e.get("compose"), str) and isinstance(e.get("record"), dict) \
-                    and e.get("outcome") in ("good", "failed") and e.get("sha256") == _sha(e["compose"].encode()):
-                out.append(e)
-        return out
+    def entries(self) -> list[Entry]:
+        """Newest first. RecordsDamaged when neither generation can be read: the damaged index then
+        stays where it is (and a copy is kept aside) until someone looks, so every later read says
+        so too; it is never taken for an empty history."""
+        raw = self.state.read(FILE)
+        if raw is None:
+            previous = self.state.read(PREVIOUS)  # a crash between keeping the generation and the index
+            return self._recover(previous, None) if _whole(previous) else []
+        try:
+            return _parse(raw)
+        except (ValueError, TypeError, KeyError):
+            pass
+        previous = self.state.read(PREVIOUS)
+        aside = self._aside(raw)
+        if _whole(previous):
+            return self._recover(previous, aside)
+        raise RecordsDamaged(f"the release history {self.state.root / FILE} is damaged (a copy is kept as {aside}) and "
+                             "the generation before it cannot be read: no rollback can be planned from it; nothing "
+                             f"was changed (move {FILE} away to start a new history)")
 
-    def _legacy(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for name in ("last-good.json", "previous-good.json"):
-            v = self._read_json(".dadc", name)
-            if isinstance(v.get("compose"), str) and isinstance(v.get("record"), dict):
-                out.append({"outcome": "good", "sha256": _sha(v["compose"].encode()), "compose": v["compose"],
-                            "record": v["record"]})
-        failed = self._read_json(".dadc", "failed.json").get("releases")
-        for f in failed if isinstance(failed, list) else []:
-            if isinstance(f, dict) and isinstance(f.get("compose"), str):
-                record = {k: v for k, v in f.items() if k not in ("compose", "sha256", "kept")}
-                out.append({"outcome": "failed", "sha256": _sha(f["compose"].encode()), "compose": f["compose"],
-                            "record": record})
-        out.sort(key=lambda e: -float(e["record"].get("at") or 0))
-        for i, e in enumerate(out):
-            e["n"] = len(out) - i
-        return out
+    def _aside(self, raw: bytes) -> str:
+        """A copy of a damaged index, once per content, for whoever looks at it."""
+        import hashlib
+        name = f"{FILE}.corrupt-{hashlib.sha256(raw).hexdigest()[:12]}"
+        if self.state.read(name) is None:
+            self.state.write(name, raw)
+            log.error("the release history %s is damaged: a copy is kept as %s", self.state.root / FILE, name)
+        return name
 
-    def _newest_by_sha(self, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        newest: dict[str, dict[str, Any]] = {}
-        for e in entries:
-            newest.setdefault(e["sha256"], e)
-        return newest
+    def _recover(self, previous: bytes | None, aside: str | None) -> list[Entry]:
+        assert previous is not None
+        entries = _parse(previous)
+        self.recovered = f"the history was damaged (a copy is kept as {aside}); the generation before it is used" \
+            if aside else "the history's index was missing; the generation before it is used"
+        log.warning("%s", self.recovered)
+        self.state.write(FILE, previous)  # the whole generation becomes the index again
+        return entries
 
-    def _goods(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The good releases, newest first, one per file, none that failed since."""
-        newest = self._newest_by_sha(entries)
-        return [e for e in entries if e["outcome"] == "good" and newest[e["sha256"]] is e]
+    def damaged(self) -> str:
+        """'' when the history reads (or there is none); else why not."""
+        try:
+            self.entries()
+        except (RecordsDamaged, StateError) as exc:
+            return str(exc)
+        return ""
 
     @staticmethod
-    def _pair(e: dict[str, Any] | None) -> tuple[bytes, dict[str, Any]] | None:
-        return (e["compose"].encode(), {**e["record"], "sha256": e["sha256"]}) if e else None
+    def _newest(entries: list[Entry]) -> dict[str, Entry]:
+        newest: dict[str, Entry] = {}
+        for e in entries:
+            newest.setdefault(e.release.id, e)
+        return newest
 
-    def last_good(self) -> tuple[bytes, dict[str, Any]] | None:
-        goods = self._goods(self.history())
-        return self._pair(goods[0] if goods else None)
+    def goods(self, entries: list[Entry] | None = None) -> list[Entry]:
+        """The good releases, newest first, one per release, none that failed since."""
+        entries = self.entries() if entries is None else entries
+        newest = self._newest(entries)
+        return [e for e in entries if e.outcome == "good" and newest[e.release.id] is e]
 
-    def previous_good(self) -> tuple[bytes, dict[str, Any]] | None:
-        goods = self._goods(self.history())
-        return self._pair(goods[1] if len(goods) > 1 else None)
+    def last_good(self) -> Entry | None:
+        goods = self.goods()
+        return goods[0] if goods else None
 
-    def failed_releases(self) -> list[dict[str, Any]]:
-        """Releases whose newest entry is a failure, newest first (record, sha256 and compose)."""
-        entries = self.history()
-        newest = self._newest_by_sha(entries)
-        return [{**e["record"], "sha256": e["sha256"], "compose": e["compose"]} for e in entries
-                if e["outcome"] == "failed" and newest[e["sha256"]] is e]
+    def previous_good(self) -> Entry | None:
+        goods = self.goods()
+        return goods[1] if len(goods) > 1 else None
 
-    def failed(self) -> dict[str, Any]:
-        releases = self.failed_releases()
-        return {k: v for k, v in releases[0].items() if k != "compose"} if releases else {}
+    def failed_releases(self) -> list[Entry]:
+        """Releases whose newest entry is a failure, newest first."""
+        entries = self.entries()
+        newest = self._newest(entries)
+        return [e for e in entries if e.outcome == "failed" and newest[e.release.id] is e]
 
-    def failed_release(self, sha: str) -> dict[str, Any] | None:
-        return next(({k: v for k, v in r.items() if k != "compose"} for r in self.failed_releases()
-                     if r["sha256"] == sha), None)
+    def failed_files(self, release: Release, source: Source) -> Entry | None:
+        """The failure this definition names again: the same files from the same place, whose newest
+        entry with those files is a failure (no good start of them since)."""
+        for e in self.entries():
+            if e.release.same_files(release) and e.source.names_the_same(source):
+                return e if e.outcome == "failed" else None
+        return None
 
-    def entry(self, ref: str) -> dict[str, Any]:
-        """A history entry by its number (`dadc status` shows it) or a file's sha256 prefix (4+)."""
-        entries = self.history()
+    def entry(self, ref: str) -> Entry:
+        """An entry by its number (`dadc status` shows it) or its compose file's sha256 prefix (4+)."""
+        entries = self.entries()
         if re.fullmatch(r"\d{1,4}", ref):
-            found = [e for e in entries if e.get("n") == int(ref)]
+            found = [e for e in entries if e.n == int(ref)]
         elif re.fullmatch(r"[0-9a-f]{4,64}", ref):
-            found = list(self._newest_by_sha([e for e in entries if e["sha256"].startswith(ref)]).values())
+            found = list(self._newest([e for e in entries if e.release.compose_sha.startswith(ref)]).values())
         else:
             raise InvalidParameter(f"--to {ref!r}: give a history number or a sha256 prefix (4 or more hex digits)")
         if not found:
@@ -120,30 +155,86 @@ class History:
             raise InvalidParameter(f"--to {ref}: several releases match; give more of the sha256")
         return found[0]
 
+    def files(self, release: Release) -> dict[str, bytes] | None:
+        """The bodies of a release's files; None when one is missing or not what its name says."""
+        out = {}
+        for name, sha in release.files:
+            body = self.state.body(sha)
+            if body is None:
+                return None
+            out[name] = body
+        return out
+
     # --- writing -----------------------------------------------------------------------------
-    def _save(self, entries: list[dict[str, Any]]) -> None:
-        goods = self._goods(entries)
-        keep = {id(e) for e in goods[:2]}  # what a rollback needs is never dropped
-        while len(entries) > HISTORY_KEPT:
-            oldest = next(i for i in range(len(entries) - 1, -1, -1) if id(entries[i]) not in keep)
-            del entries[oldest]
-        self._write_json({"releases": entries}, ".dadc", FILE)
-
-    def _add(self, outcome: str, raw: bytes, record: dict[str, Any]) -> None:
-        entries = self.history()
-        sha = _sha(raw)
-        record = {k: v for k, v in record.items() if k != "sha256"}
-        if outcome == "good" and entries and entries[0]["outcome"] == "good" and entries[0]["sha256"] == sha:
-            entries[0] = {**entries[0], "record": record}  # the same release recorded again
+    def record(self, outcome: Outcome, release: Release, source: Source, files: dict[str, bytes],
+               reason: str = "") -> Entry:
+        """Keep the bodies, then the entry: one atomic change of the index."""
+        entries = self.entries()
+        for raw in files.values():
+            self.state.put_body(raw)
+        now = time.time()
+        if outcome == "good" and entries and entries[0].outcome == "good" and entries[0].release.id == release.id:
+            entry = Entry(entries[0].n, "good", release, source, now, reason)  # the same release recorded again
+            entries[0] = entry
         else:
-            n = max((e.get("n", 0) for e in entries), default=0) + 1
-            entries.insert(0, {"n": n, "outcome": outcome, "sha256": sha, "compose": raw.decode("utf-8", "replace"),
-                               "record": record})
-        self._save(entries)
+            entry = Entry(max((e.n for e in entries), default=0) + 1, outcome, release, source, now, reason)
+            entries.insert(0, entry)
+        self._save(self._bounded(entries))
+        return entry
 
-    def record_good(self, raw: bytes, record: dict[str, Any]) -> None:
-        self._add("good", raw, record)
+    def _bounded(self, entries: list[Entry]) -> list[Entry]:
+        keep = {id(e) for e in self.goods(entries)[:2]}  # what a rollback needs is never dropped
+        sizes = self.state.bodies_size()
 
-    def record_failed(self, raw: bytes, record: dict[str, Any]) -> str:
-        self._add("failed", raw, record)
-        return f".dadc/{FILE}"
+        def weight(es: list[Entry]) -> int:
+            return sum(sizes.get(sha, 0) for sha in {sha for e in es for _, sha in e.release.files})
+        while len(entries) > HISTORY_KEPT or (weight(entries) > MAX_BODIES and len(entries) > len(keep)):
+            oldest = next((i for i in range(len(entries) - 1, -1, -1) if id(entries[i]) not in keep), None)
+            if oldest is None:
+                break
+            del entries[oldest]
+        return entries
+
+    def _save(self, entries: list[Entry]) -> None:
+        current = self.state.read(FILE)
+        if current is not None:
+            try:
+                _parse(current)
+                self.state.write(PREVIOUS, current)  # the generation before: whole, or not kept
+            except (ValueError, TypeError, KeyError):
+                pass
+        self.state.write_json(FILE, {"format": FORMAT, "releases": [e.to_json() for e in entries]})
+        self.state.drop_bodies({sha for e in entries for _, sha in e.release.files} |
+                               {sha for e in self._previous() for _, sha in e.release.files})
+
+    def _previous(self) -> list[Entry]:
+        try:
+            raw = self.state.read(PREVIOUS)
+            return _parse(raw) if raw is not None else []
+        except (ValueError, TypeError, KeyError, StateError):
+            return []
+
+    def import_legacy(self, raw: bytes) -> int:
+        """dadc 0.2's history (`.dadc/records.json` in the destination, each entry with its compose
+        text), once, when the state directory has none: its entries, as far as they are whole."""
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            return 0
+        from connector.domain.release import COMPOSE_NAME, Image, sha256
+        entries = []
+        for e in value.get("releases", []) if isinstance(value, dict) else []:
+            if not (isinstance(e, dict) and isinstance(e.get("compose"), str) and isinstance(e.get("record"), dict)
+                    and e.get("outcome") in ("good", "failed") and isinstance(e.get("n"), int)):
+                continue
+            body = e["compose"].encode()
+            if sha256(body) != e.get("sha256"):
+                continue
+            record = e["record"]
+            images = {str(s): Image.from_json(i) for s, i in (record.get("images") or {}).items() if isinstance(i, dict)}
+            self.state.put_body(body)
+            entries.append(Entry(e["n"], e["outcome"], Release(((COMPOSE_NAME, sha256(body)),), tuple(sorted(images.items())), False),
+                                 Source.from_json(record), float(record.get("at") or 0), str(record.get("reason") or "")))
+        if entries:
+            self._save(self._bounded(sorted(entries, key=lambda x: -x.n)))
+        return len(entries)

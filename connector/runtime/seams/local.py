@@ -1,5 +1,7 @@
-"""The local-files seam: the destination folder (the local copy of the compose file, what it came
-from, dadc's own state, the lock, the Docker config), written atomically.
+"""The local-files seam: the destination folder, the compose project's directory (the local copy
+of the compose file, the project's other files compose reads, the Docker config), written
+atomically. dadc's own state (what is installed, the history, the lock) is not kept here: a
+container that mounts the project directory could rewrite it (runtime/seams/state.py).
 
 The destination belongs to the DockerUserId user, and dadc may run as root: nothing under it is
 ever followed. Each path is opened one component at a time relative to its parent's descriptor
@@ -22,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from connector.errors import InvalidParameter, LockHeld, UnsafeFile
-from connector.runtime.seams.history import History
+from connector.domain.release import COMPOSE_NAME
+from connector.errors import InvalidParameter, StateError, UnsafeFile
 
-COMPOSE_NAME = "docker-compose.yml"
-WORK, DOCKER_CONFIG = ".dadc", ".docker"
-MAX_READ = 16 * 1024 * 1024  # dadc's own files; a larger one is not one of them
+DOCKER_CONFIG = ".docker"
+STAGED = ".dadc-staged-" + COMPOSE_NAME  # a fetched compose file, written before anything goes down
+LEGACY_WORK = ".dadc"  # dadc 0.2 kept its state here (read once, to import its history)
+MAX_READ = 16 * 1024 * 1024  # a larger file is refused, never cut
 
 
 def digest(raw: bytes) -> str:
@@ -70,21 +73,13 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: int | None =
 
 
 @dataclass
-class Destination(History):
+class Destination:
     root: Path
     owner: int | None = None  # DockerUserId, when dadc runs as root
 
     @property
     def compose_file(self) -> Path:
         return self.root / COMPOSE_NAME
-
-    @property
-    def work(self) -> Path:
-        return self.root / WORK
-
-    @property
-    def incoming(self) -> Path:
-        return self.work / f"incoming-{COMPOSE_NAME}"
 
     @property
     def docker_config(self) -> Path:
@@ -95,7 +90,7 @@ class Destination(History):
         allowed = {0, os.geteuid()} | ({self.owner} if self.owner is not None else set())
         if st.st_uid not in allowed:
             raise UnsafeFile(f"{where} belongs to uid {st.st_uid}, not to root or the DockerUserId user: refused; "
-                             "nothing was changed", path=str(where))
+                             "nothing was changed")
 
     @contextmanager
     def _folder(self, *parts: str, create: bool = True) -> Iterator[int]:
@@ -115,8 +110,7 @@ class Destination(History):
                     child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise UnsafeFile(f"{where} is a link or not a folder: refused; nothing was changed",
-                                         path=str(where)) from None
+                        raise UnsafeFile(f"{where} is a link or not a folder: refused; nothing was changed") from None
                     raise
                 os.close(fd)
                 fd = child
@@ -134,57 +128,85 @@ class Destination(History):
             fd = os.open(name, flags | os.O_NOFOLLOW, 0o600, dir_fd=dirfd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise UnsafeFile(f"{where} is a link: refused; nothing was changed", path=str(where)) from None
+                raise UnsafeFile(f"{where} is a link: refused; nothing was changed") from None
             raise
         st = os.fstat(fd)
         try:
             if not stat.S_ISREG(st.st_mode):
-                raise UnsafeFile(f"{where} is not a regular file: refused", path=str(where))
+                raise UnsafeFile(f"{where} is not a regular file: refused")
             self._trusted(st, where)
         except UnsafeFile:
             os.close(fd)
             raise
         return fd
 
-    def read(self, *parts: str) -> bytes | None:
-        """ROOT/parts... without following links; None when it (or a folder on the way) is missing."""
+    def read(self, *parts: str, limit: int = MAX_READ) -> bytes | None:
+        """ROOT/parts... without following links; None when it (or a folder on the way) is missing;
+        StateError when it is larger than the limit (never cut short) or cannot be read."""
+        where = self.root.joinpath(*parts)
         try:
             with self._folder(*parts[:-1], create=False) as dirfd:
-                fd = self._open_file(dirfd, parts[-1], self.root.joinpath(*parts))
+                fd = self._open_file(dirfd, parts[-1], where)
         except FileNotFoundError:
+            return None
+        except NotADirectoryError:
             return None
         try:
             with os.fdopen(fd, "rb") as handle:
-                return handle.read(MAX_READ)
-        except OSError:
-            return None
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            raise StateError(f"reading {where} failed: {exc.strerror or exc}") from None
+        if len(data) > limit:
+            raise StateError(f"{where} is larger than {limit} bytes: refused")
+        return data
 
     def write(self, data: bytes, *parts: str, mode: int = 0o600) -> None:
-        with self._folder(*parts[:-1]) as dirfd:
-            _write_at(dirfd, parts[-1], data, mode, self.owner)
-
-    def _read_json(self, *parts: str) -> dict[str, Any]:
-        raw = self.read(*parts)
+        where = self.root.joinpath(*parts)
         try:
-            value = json.loads(raw) if raw is not None else {}
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+            with self._folder(*parts[:-1]) as dirfd:
+                _write_at(dirfd, parts[-1], data, mode, self.owner)
+        except UnsafeFile:
+            raise
+        except OSError as exc:  # a full disk, a read-only file system: named, never a traceback
+            raise StateError(f"writing {where} failed: {exc.strerror or exc}") from None
 
-    def _write_json(self, value: dict[str, Any], *parts: str) -> None:
-        self.write(json.dumps(value, indent=2).encode(), *parts)
+    def stage(self, data: bytes, name: str) -> None:
+        """data written (and synced) beside `name` under the name STAGED: what install renames into
+        place later. A full disk fails here, before anything was taken down; the rename needs no room."""
+        self.write(data, STAGED)
+
+    def commit(self, name: str) -> bool:
+        """The staged file becomes `name` (one rename); False when none is staged."""
+        try:
+            with self._folder() as dirfd:
+                os.replace(STAGED, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+                os.fsync(dirfd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StateError(f"installing {self.root / name} failed: {exc.strerror or exc}") from None
+        return True
+
+    def remove(self, *parts: str) -> None:
+        where = self.root.joinpath(*parts)
+        try:
+            with self._folder(*parts[:-1], create=False) as dirfd:
+                os.unlink(parts[-1], dir_fd=dirfd)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"removing {where} failed: {exc.strerror or exc}") from None
 
     # --- the destination -------------------------------------------------------------------------
     def check(self) -> list[str]:
         """Raise InvalidParameter when unusable, UnsafeFile for a link or a stranger's entry; make
-        dadc's folders; return warnings (loose permissions)."""
+        the Docker config's folder; return warnings (loose permissions)."""
         if not self.root.is_dir():
             raise InvalidParameter(f"DockerComposeFileDestinationPath {self.root} is not an existing directory")
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise InvalidParameter(f"DockerComposeFileDestinationPath {self.root} is not writable")
-        for folder in (WORK, DOCKER_CONFIG):
-            with self._folder(folder):
-                pass
+        with self._folder(DOCKER_CONFIG):
+            pass
         mode = self.root.stat().st_mode
         if mode & 0o022:
             return [f"{self.root} is writable by group or others (mode {mode & 0o777:o}): another user "
@@ -198,31 +220,6 @@ class Destination(History):
     def has_local_copy(self) -> bool:
         return self.local_copy() is not None
 
-    def read_state(self) -> dict[str, Any]:
-        return self._read_json(WORK, "state.json")
-
-    def write_incoming(self, raw: bytes) -> None:
-        self.write(raw, WORK, self.incoming.name)
-
-    def write_work(self, name: str, raw: bytes) -> Path:
-        self.write(raw, WORK, name)
-        return self.work / name
-
-    def install(self, raw: bytes, state: dict[str, Any]) -> None:
-        """Make raw the current compose file (the local copy), and remember where it came from."""
-        self.write(raw, COMPOSE_NAME)
-        self._write_json({**state, "sha256": digest(raw)}, WORK, "state.json")
-
-    def installed_unchanged(self) -> str | None:
-        """None when the local copy is the file dadc installed; else what is wrong with it (the
-        DockerUserId user may write the folder: compose must run what dadc installed)."""
-        raw, state = self.local_copy(), self.read_state()
-        if raw is None:
-            return f"{self.compose_file} is gone"
-        if state.get("sha256") and digest(raw) != state["sha256"]:
-            return f"{self.compose_file} changed since dadc installed it (sha256 {digest(raw)[:12]}, not {state['sha256'][:12]})"
-        return None
-
     def private_docker_config(self) -> None:
         """config.json (registry credentials) mode 0600, changed through its descriptor."""
         try:
@@ -235,41 +232,9 @@ class Destination(History):
         finally:
             os.close(fd)
 
-    def lock(self) -> "Lock":
-        return Lock(self)
-
-
-class Lock:
-    """One dadc per destination folder; the holder's pid is written in the lock file, which is
-    opened without following a link and only truncated once held."""
-
-    def __init__(self, dest: Destination) -> None:
-        self.dest = dest
-        self.path = dest.work / "lock"
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        with self.dest._folder(WORK) as dirfd:
-            fd = self.dest._open_file(dirfd, "lock", self.path, os.O_RDWR | os.O_CREAT)
+    def legacy_history(self) -> bytes | None:
+        """dadc 0.2's history in the destination, if any (imported once into the state directory)."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise LockHeld(f"another dadc (pid {holder}) is using {self.dest.root}; "
-                           "one instance per destination folder", holder=holder) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock; the kernel does the same on SIGKILL
-            self.fd = None
-
-    def __enter__(self) -> "Lock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+            return self.read(LEGACY_WORK, "records.json")
+        except (StateError, UnsafeFile):
+            return None

@@ -32,7 +32,48 @@ Substitute = Callable[[Sequence[str], "str | None", Mapping[str, str], "str | No
 _substitute: Substitute | None = None
 SLICE = 0.25  # how often a waiting run() looks for an interrupt
 GRACE = 3.0  # SIGTERM to the group, then SIGKILL after this long
-_interrupt = threading.Event()
+
+
+class Flag:
+    """An event a signal handler may set. threading.Event may not be: its set() takes a lock, and a
+    second signal arriving while the first handler (or the main thread) holds it deadlocks the
+    process. This is a plain flag and a self-pipe: set() takes no lock, wait() selects on the pipe."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+
+    def set(self) -> None:
+        self._set = True
+        try:
+            os.write(self._w, b"x")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: a wake-up is already pending
+
+    def clear(self) -> None:
+        self._set = False
+        try:
+            while os.read(self._r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._set:
+            import select
+            try:
+                select.select([self._r], [], [], timeout)
+            except InterruptedError:
+                pass
+        return self._set
+
+
+_interrupt = Flag()
 
 
 def interrupt() -> None:
@@ -48,6 +89,18 @@ def resume() -> None:
 def check_interrupt() -> None:
     if _interrupt.is_set():
         raise Interrupted("interrupted by a signal: the rest of the start is skipped")
+
+
+def die_with_parent(parent: int, every: float = 0.5) -> None:
+    """A child of dadc's own ends when its parent does: a watcher interrupts its step (as SIGTERM
+    would) once its parent process is gone (Linux's PR_SET_PDEATHSIG would follow the parent's
+    thread, not the process, so it is not used)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        log.warning("the dadc run that started this deploy is gone: interrupting")
+        interrupt()
+    threading.Thread(target=watch, name="dadc-parent-watch", daemon=True).start()
 
 
 def sleep(seconds: float) -> None:
@@ -126,7 +179,7 @@ def run(argv: Sequence[str], *, input: str | None = None, env: dict[str, str] | 
     if check and returncode != 0:
         tail = result.stderr.strip().splitlines()[-3:]
         raise CommandFailed(f"{shlex.join(argv)} exited {returncode}: {' / '.join(tail)}",
-                            argv=list(argv), returncode=returncode, stderr=result.stderr, timeout=False)
+                            argv=argv, returncode=returncode, stderr=result.stderr)
     return result
 
 
@@ -139,10 +192,10 @@ def _launch(argv: tuple[str, ...], input: str | None, env: dict[str, str] | None
                                 errors="replace", start_new_session=True,
                                 **(run_as.popen_args() if run_as else {}))  # type: ignore[arg-type]
     except FileNotFoundError:
-        raise CommandNotFound(f"command not found: {argv[0]}", argv=list(argv)) from None
+        raise CommandNotFound(f"command not found: {argv[0]}") from None
     except PermissionError:  # not executable, or not by the DockerUserId user (a folder it cannot reach)
         who = f" as uid {run_as.uid}" if run_as and run_as.popen_args() else ""
-        raise CommandNotFound(f"cannot execute {argv[0]}{who}: permission denied", argv=list(argv)) from None
+        raise CommandNotFound(f"cannot execute {argv[0]}{who}: permission denied") from None
     deadline = time.monotonic() + timeout if timeout is not None else None
     pending = input
     while True:
@@ -156,23 +209,25 @@ def _launch(argv: tuple[str, ...], input: str | None, env: dict[str, str] | None
                 _end_group(proc)
                 proc.communicate()
                 log.warning("interrupted: %s", shlex.join(argv[:6]))
-                raise Interrupted(f"interrupted by a signal while running {shlex.join(argv[:6])}...",
-                                  argv=list(argv)) from None
+                raise Interrupted(f"interrupted by a signal while running {shlex.join(argv[:6])}...") from None
             if deadline is not None and time.monotonic() >= deadline:
                 _end_group(proc)
                 _, err = proc.communicate()
                 raise CommandFailed(f"{shlex.join(argv[:6])}... did not finish within {timeout:g}s",
-                                    argv=list(argv), timeout=True, stderr=scrub(err or "", secrets)) from None
+                                    argv=argv, timed_out=True, stderr=scrub(err or "", secrets)) from None
     return proc.returncode, out, err
 
 
-def spawn(argv: Sequence[str], on_line: Callable[[str], None], *, grace: float = 30.0) -> int:
+def spawn(argv: Sequence[str], on_line: Callable[[str], None], *, grace: float = 30.0,
+          pass_fds: Sequence[int] = (), env: dict[str, str] | None = None) -> int:
     """Run a child of dadc's own (`dadc deploy --under-run`), each line of its stdout to on_line;
     its exit code. It stays in dadc's process group, so whatever ends dadc's group ends it too. On
-    an interrupt it gets SIGTERM (it interrupts its own step and exits), SIGKILL after the grace."""
+    an interrupt it gets SIGTERM (it interrupts its own step and exits), SIGKILL after the grace.
+    pass_fds: descriptors it inherits (the project's lock)."""
     argv = tuple(argv)
     log.info("run: %s", shlex.join(argv))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                            pass_fds=tuple(pass_fds), env=env)
     assert proc.stdout is not None
 
     def watch() -> None:

@@ -28,7 +28,7 @@ def read_whole(body: Any, expected: int | None, where: str) -> bytes:
     the ContentLength S3 announced (a connection cut mid-body: a compose file cut at a line
     boundary is still valid YAML, so a short read must never pass for the file)."""
     if expected is not None and expected > MAX_BYTES:
-        raise InvalidParameter(f"{where} is larger than {MAX_BYTES} bytes", size=expected)
+        raise InvalidParameter(f"{where} is larger than {MAX_BYTES} bytes")
     parts: list[bytes] = []
     size = 0
     while chunk := body.read(CHUNK):
@@ -71,8 +71,8 @@ class S3:
             if code in ("304", "NotModified"):
                 return None
             if code in _MISSING:
-                raise InvalidParameter(f"{where}: {code}", code=code) from None
-            raise SourceError(f"{where}: {code or 'error'}", code=code) from None
+                raise InvalidParameter(f"{where}: {code}") from None
+            raise SourceError(f"{where}: {code or 'error'}") from None
         except (IncompleteReadError, ResponseStreamingError) as exc:
             raise SourceError(f"{where}: the body was cut short ({type(exc).__name__}); nothing is installed") from None
         except FlexibleChecksumError as exc:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from connector.arn import ECR_HOST
 from connector.errors import CredentialError, CredentialsUnreachable, InvalidParameter
 
 log = logging.getLogger("dadc.credentials")
@@ -75,17 +74,6 @@ def from_secrets(client: Any, arns: list[str]) -> list[Login]:
             raise kind(f"{arn}: cannot read the secret: {code}") from None
         logins.append(parse_secret(arn, response))
     return logins
-
-
-def ecr_registries(images: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    """host -> (account, region) for every image on an ECR registry."""
-    found = {}
-    for image in images:
-        host = image.split("/", 1)[0] if "/" in image else ""
-        m = ECR_HOST.fullmatch(host)
-        if m:
-            found[host] = (m["account"], m["region"])
-    return found
 
 
 def from_ecr(client_for: Callable[[str], Any], registries: dict[str, tuple[str, str]]) -> list[Login]:

@@ -171,9 +171,13 @@ DEFAULT_INTERVAL = 30.0  # Docker's, for a healthcheck that sets none
 @dataclass(frozen=True)
 class ComposeProject:
     services: tuple[Service, ...] = field(default_factory=tuple)
-    risky: tuple[Any, ...] = ()  # validation findings (rules_compose): settings that hand a container the host
     one_shots: frozenset[str] = frozenset()  # services others wait on with service_completed_successfully
     healthchecks: tuple[Healthcheck, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as compose printed it (the active services)
+
+    @property
+    def active(self) -> set[str]:
+        return {s.name for s in self.services}
 
     def slow_starts(self, gate: float, stable: float = 0.0) -> list[str]:
         """What the gate cannot see in time, as Docker runs healthchecks: a container is healthy no
@@ -255,7 +259,7 @@ def _healthcheck(name: str, spec: Any) -> Healthcheck | None:
                        _seconds(start) if start is not None else None)
 
 
-def project(config_output: str, profiles: set[str] | None = None, project_dir: str | None = None) -> ComposeProject:
+def project(config_output: str, profiles: set[str] | None = None) -> ComposeProject:
     """The project as compose's `config` printed it; ComposeFileError if it printed none. profiles:
     the enabled ones, for the v1 CLI, whose `config` keeps inactive services (None: compose v2,
     which printed the active ones only)."""
@@ -266,12 +270,10 @@ def project(config_output: str, profiles: set[str] | None = None, project_dir: s
     specs = {str(name): spec for name, spec in services.items() if isinstance(spec, dict) and _active(spec, profiles)}
     found = tuple(Service(name, str(spec["image"]) if spec.get("image") else None, "build" in spec, _replicas(spec))
                   for name, spec in specs.items())
-    from connector.validation import rules_compose
     one_shots = frozenset(str(dep) for spec in specs.values() for dep, how in _depends(spec).items()
                           if isinstance(how, dict) and how.get("condition") == "service_completed_successfully")
     checks = tuple(h for name, spec in specs.items() if (h := _healthcheck(name, spec.get("healthcheck"))))
-    risky = tuple(rules_compose.check({**doc, "services": specs}, project_dir))
-    result = ComposeProject(found, risky, one_shots, checks)
+    result = ComposeProject(found, one_shots, checks, {**doc, "services": specs})
     if not result.names:
         raise ComposeFileError("no service would run (there are none, or every one is gated by a profile "
                                "that is not enabled)")

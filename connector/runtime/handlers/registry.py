@@ -1,0 +1,73 @@
+"""Registries: logging in (the secrets' registries, then the ECR registries of the file that will
+run) and pulling. A refusal (401, AccessDenied) fails whatever the fallback: it is not offline."""
+from __future__ import annotations
+
+import logging
+
+from connector.domain.images import ecr_registries
+from connector.errors import CommandFailed, CredentialError, DadcError, InternalError, Unreachable
+from connector.plan import Step
+from connector.runtime.context import Context
+from connector.runtime.handlers.compose import step_file
+from connector.runtime.handlers.source import offline
+from connector.runtime.seams.docker import unreachable
+from connector.runtime.session import Session
+from connector.steps import Fallback, Kind, StandIn
+
+log = logging.getLogger("dadc.step")
+
+
+def _unreached(ctx: Context, s: Session, step: Step, exc: DadcError) -> None:
+    """A login that could not reach Secrets Manager, ECR or the registry: offline, when allowed."""
+    if step.fallback != Fallback.OFFLINE or not isinstance(exc, Unreachable):
+        raise exc
+    offline(ctx, s, str(exc))
+
+
+def login(ctx: Context, s: Session, step: Step) -> None:
+    """Each login tried step.attempts times, pausing step.delays between (both planned)."""
+    try:
+        logins = ctx.cloud.secret_logins(ctx.config.secret_arns()) if ctx.config.secret_arns() else []
+    except CredentialError as exc:
+        _unreached(ctx, s, step, exc)
+        logins = []
+    assert s.project is not None
+    registries = ecr_registries(s.project.images)
+    if registries:
+        try:
+            logins += ctx.cloud.ecr_logins(registries)
+        except CredentialError as exc:
+            _unreached(ctx, s, step, exc)
+    for entry in logins:
+        for attempt, delay in enumerate((*step.delays, None), 1):
+            try:
+                ctx.docker.login(ctx.dest.docker_config, entry, timeout=step.timeout)
+                ctx.dest.private_docker_config()
+                break
+            except CredentialError as exc:  # docker's own answer, never the password
+                if delay is None:
+                    _unreached(ctx, s, step, exc)
+                    break
+                log.warning("%s; attempt %d of %d, next in %gs", exc, attempt, step.attempts, delay)
+                ctx.pause(delay)
+
+
+def pull(ctx: Context, s: Session, step: Step) -> None:
+    assert s.project is not None
+    try:
+        pulled = ctx.run_compose("pull", step_file(ctx, s, step), *s.project.pull_services, timeout=step.timeout)
+        missing = ctx.docker.missing_images(s.project.images)  # judged by the engine too, not the exit code alone
+        if missing:
+            raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
+    except CommandFailed as exc:
+        why = StandIn.UNREACHABLE if exc.timed_out or unreachable(exc.stderr) else \
+            StandIn.ON_LOCAL_COPY if s.offline else None
+        if step.fallback != Fallback.LOCAL_IMAGES or why not in step.stand_in:
+            raise
+        missing = ctx.docker.missing_images(s.project.images)
+        if missing:
+            raise InternalError(f"{exc}; offline fallback: not present locally: {', '.join(missing)}") from None
+        log.warning("pull failed (%s); offline fallback: every image is present locally", exc)
+
+
+HANDLERS = {Kind.LOGIN: login, Kind.PULL: pull}
