@@ -34,6 +34,7 @@ class JsonReporter:
         counts = Counter(r.outcome for r in results)
         return json.dumps({"results": [{"case": r.case.id, "version": r.case.version, "scenario": r.case.scenario,
                                         "outcome": r.outcome, "detail": r.detail, "commands": r.commands,
+                                        "messages": r.messages, "running": r.running,
                                         "seconds": round(r.seconds, 3)} for r in results],
                            "summary": {o: counts[o] for o in ("pass", "fail", "skip", "error")},
                            "skipped": skipped(results)}, indent=2)

@@ -5,6 +5,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conformance.behaviour_cases import BehaviourCase, discover, one_per_group
 from conformance.engines.base import Engine, Skip, quiet
@@ -18,6 +19,8 @@ class CaseResult:
     detail: str = ""
     commands: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the recorded steps' status messages
+    running: str | None = None  # which file runs at the end
 
 
 def parse_versions(text: str | None) -> set[int] | None:
@@ -92,8 +95,9 @@ def _run_all(engine_name: str, selected: list[BehaviourCase], compose_files: dic
 def _run_one(engine: Engine, case: BehaviourCase) -> CaseResult:
     started = time.monotonic()
     try:
-        problems, commands = engine.run_case(case)
-        result = CaseResult(case, "fail" if problems else "pass", "; ".join(problems), commands)
+        problems, commands, messages, running = engine.run_case(case)
+        result = CaseResult(case, "fail" if problems else "pass", "; ".join(problems), commands,
+                            messages=messages, running=running)
     except Skip as exc:
         result = CaseResult(case, "skip", str(exc))
     except Exception as exc:  # the harness broke on this case: an error, not a failure

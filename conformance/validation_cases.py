@@ -29,7 +29,7 @@ class ValidationCase:
         if "compose" in self.spec:  # a compose file: `dadc validate --compose`, judged as written
             import tempfile
 
-            from connector.commands.validate import compose_result
+            from connector.validation.compose_check import compose_result
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / f"{self.name}.yml"
                 path.write_text(self.spec["compose"])

@@ -1,7 +1,8 @@
 """The one loader for the data that ships with dadc (versions/, schemas/, conformance cases).
 
 Installed, the folders live inside the package (see pyproject's package-dir mapping);
-in a source checkout they sit at the top of the repository.
+in a source checkout they sit at the top of the repository. $DADC_DATA_DIR, when set, is a folder
+holding other versions/ and schemas/ (a copy with a new version in it, before it ships).
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_dir(name: str) -> Traversable:
+    import os
+    chosen = os.environ.get("DADC_DATA_DIR")
+    if chosen and (Path(chosen) / name).is_dir():
+        return Path(chosen) / name
     installed = resources.files("connector") / name
     if installed.is_dir():
         return installed

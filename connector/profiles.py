@@ -141,6 +141,11 @@ def settings() -> dict[str, Any]:
     return load_json("versions", "parameters.json")
 
 
+def project_name() -> str:
+    """The compose project of every version (parameters.json): containers are named after it."""
+    return str(settings()["project_name"])
+
+
 def _build(raw: dict[str, Any]) -> Profile:
     cat = catalogue()
     return Profile(

@@ -104,8 +104,8 @@ class Engine:
             text = text.replace("{" + key + "}", value)
         return text
 
-    def run_case(self, case: BehaviourCase) -> tuple[list[str], list[str]]:
-        """(problems, normalised commands)."""
+    def run_case(self, case: BehaviourCase) -> tuple[list[str], list[str], list[dict[str, Any]], str | None]:
+        """(problems, normalised commands, the recorded steps' status messages, what runs at the end)."""
         work = Path(tempfile.mkdtemp(prefix="dadc-conformance-"))
         try:
             with patched_environ(**self.environment(work)):
@@ -123,7 +123,7 @@ class Engine:
         return RuntimeOptions(definition=definition, compose_command=self.compose_command(), stop_timeout=120,
                               compose_env=HARNESS_ENV, state_dir=str(work / "state-dir"), **extra)
 
-    def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str]]:
+    def _run(self, case: BehaviourCase, work: Path) -> tuple[list[str], list[str], list[dict[str, Any]], str | None]:
         journal = work / "journal"
         journal.touch()
         dest = work / "dest"
@@ -197,7 +197,7 @@ class Engine:
             running = self.running(work, names)
             if run is not None:
                 run.close()
-        return compare(case, commands, messages, running, images), commands
+        return compare(case, commands, messages, running, images), commands, messages, running
 
 
     def _rollback(self, options: RuntimeOptions, to: str, sink: Any) -> None:

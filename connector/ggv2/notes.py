@@ -8,6 +8,7 @@ import shlex
 from typing import Any
 
 from connector.domain.images import parse as parse_image
+from connector.runtime.status import topic
 from connector.ggv2.artifacts import Artifact, s3_location
 from connector.ggv2.inputs import ExportOptions, Inputs
 
@@ -95,7 +96,7 @@ def gaps(inputs: Inputs, options: ExportOptions) -> list[str]:
            "(the nucleus's default is 15 s). The nucleus then ends the Run process (SIGTERM, then SIGKILL)."]
     if options.style == "native":
         out += ["The status topic and payloads: a native component publishes nothing to "
-                "`dockerapplicationdeploymentconnector/message/status`; read the component's log instead "
+                f"`{topic()}`; read the component's log instead "
                 "(or use the dadc style, which publishes the documented payloads with `--mqtt` in DadcOptions).",
                 "The connector's InvalidParameter checks: V2 does not validate these parameters; run "
                 "`dadc validate` on the definition before each configuration change."]

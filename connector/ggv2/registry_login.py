@@ -6,8 +6,11 @@ reads AWS_CONTAINER_CREDENTIALS_FULL_URI, which the nucleus sets), as the connec
 the group role: no IPC client library is needed and nothing is kept on the device. The password
 goes to `docker login --password-stdin`: never in argv, a log line or an error.
 
-Usage: registry_login.py ATTEMPTS DELAY OFFLINE_OK ARNS_JSON (AWSSecretsArnList as the connector took it)
-exit 0: logged in (or, with OFFLINE_OK=true, the registry or Secrets Manager unreachable); 1: refused.
+Usage: registry_login.py DELAYS OFFLINE_OK ARNS_JSON
+  DELAYS: the pauses between login attempts, comma-separated, as dadc's planner plans them ('' one try)
+  ARNS_JSON: AWSSecretsArnList as the connector took it
+exit 0: logged in (or, with OFFLINE_OK=true, the registry, Secrets Manager or the credentials
+unreachable: the token exchange service answers 500 or 504 while the device is offline); 1: refused.
 """
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ def credentials(arn: str, client: object) -> tuple[str, str, str]:
     return host, value["username"], value["password"]
 
 
-def login(host: str, user: str, password: str, attempts: int, delay: float) -> str:
+def login(host: str, user: str, password: str, delays: list[float]) -> str:
     """'' when logged in, else what docker said (never the password)."""
     said = ""
+    attempts = len(delays) + 1
     for attempt in range(1, attempts + 1):
         done = subprocess.run(["docker", "login", "--username", user, "--password-stdin", host],
                               input=password, text=True, capture_output=True)
@@ -45,21 +49,31 @@ def login(host: str, user: str, password: str, attempts: int, delay: float) -> s
         said = (done.stderr or done.stdout).strip().replace(password, "***")
         if attempt < attempts:
             print(f"docker login {host} failed (attempt {attempt} of {attempts}): {said}", file=sys.stderr)
-            time.sleep(delay * 2 ** (attempt - 1))
+            time.sleep(delays[attempt - 1])
     return said
 
 
+def unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What botocore raises when Secrets Manager or the credentials cannot be reached (offline, the
+    token exchange service answers the credentials URI with 500 or 504): not a refusal."""
+    import botocore.exceptions as e
+    names = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+             "NoCredentialsError", "CredentialRetrievalError", "PartialCredentialsError")
+    return tuple(getattr(e, name) for name in names if hasattr(e, name))
+
+
 def main(argv: list[str]) -> int:
-    attempts, delay, offline_ok, arns = int(argv[0]), float(argv[1]), argv[2] == "true", json.loads(argv[3])
+    delays = [float(d) for d in argv[0].split(",") if d]
+    offline_ok, arns = argv[1] == "true", json.loads(argv[2])
     import boto3
-    import botocore.exceptions
-    client = boto3.client("secretsmanager")
+    gone = unreachable_errors()
     failed = 0
+    client = None
     for arn in arns:
         try:
+            client = client or boto3.client("secretsmanager")
             host, user, password = credentials(arn, client)
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-                botocore.exceptions.NoCredentialsError) as exc:
+        except gone as exc:
             print(f"{arn}: Secrets Manager unreachable ({type(exc).__name__})", file=sys.stderr)
             failed += 0 if offline_ok else 1
             continue
@@ -67,7 +81,7 @@ def main(argv: list[str]) -> int:
             print(f"{arn}: cannot read the secret ({type(exc).__name__})", file=sys.stderr)
             failed += 1
             continue
-        said = login(host, user, password, attempts, delay)
+        said = login(host, user, password, delays)
         if said:
             print(f"docker login {host} failed: {said}", file=sys.stderr)
             unreachable = any(word in said.lower() for word in UNREACHABLE)

@@ -13,9 +13,35 @@ from connector import options as dadc_options
 from connector import plan
 from connector.ggv2.inputs import Inputs
 from connector.profiles import Command
-from connector.runtime.seams.compose import PROJECT_LABEL, project_name
+from connector.domain.labels import PROJECT_LABEL
+from connector.profiles import project_name
+
+from connector.steps import Kind
 
 COMPOSE_NAME = "docker-compose.yml"
+# What each planned step becomes in an exported component. The dadc style runs dadc, so every step
+# runs as planned there; this is the native style's lifecycle, or why a step is not in it.
+LIFECYCLE: dict[Kind, str] = {
+    Kind.FETCH: "the compose file is the component's artifact (the nucleus downloads it); Run copies it",
+    Kind.LOGIN: "registry_login.py, with the token exchange credentials and the planned pauses",
+    Kind.PULL: "compose pull of the registry services (docker: artifacts are the nucleus's)",
+    Kind.DOWN: "compose down of the local copy, within the version's stop limit",
+    Kind.REMOVE: "ForceDeploy's docker rm -f by the project's label",
+    Kind.INSTALL: "mv of the incoming file onto the local copy",
+    Kind.UP: "compose up -d",
+    Kind.ABORT: "not exported: the native sequence has no record of what ran before it",
+    Kind.VERIFY: "not exported: the native style keeps no sha256 of what it installed",
+    Kind.REFUSE_FAILED: "not exported: no release history (the dadc style keeps it)",
+    Kind.GATE: "not exported: the dadc style only (--health-gate in DadcOptions)",
+    Kind.PUBLISH: "not exported: a native component publishes no status (the dadc style does, with --mqtt)",
+    Kind.RECORD: "not exported: no release history (the dadc style keeps it)",
+    Kind.KEEP_FAILED: "not exported: no release history (the dadc style keeps it)",
+    Kind.CHOOSE: "not exported: a failed native deployment is the nucleus's to roll back",
+    Kind.PIN: "not exported: a failed native deployment is the nucleus's to roll back",
+    Kind.RESTORE: "not exported: a failed native deployment is the nucleus's to roll back",
+    Kind.CHECK_IMAGES: "not exported: a failed native deployment is the nucleus's to roll back",
+    Kind.FAIL: "not exported: a failed native deployment is the nucleus's to roll back",
+}
 HELPER = "registry_login.py"
 # "$@" holds the compose CLI (an array in POSIX sh), so `timeout` can run it: it cannot run a function
 PRELUDE = """set -eu
@@ -68,10 +94,12 @@ def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
             return "# login: this version has no registry secrets; ECR images are docker: artifacts"
         fb = command.fallback
         offline = f'"$(on "${{P_{fb.when}:-false}}" && echo true || echo false)"' if fb else "false"
+        delays = plan.login_delays(command)  # the planner's pauses, as dadc itself makes them
         return (f"# login: each registry secret, read with the token exchange credentials; password on stdin\n"
                 f'if [ -n "${{P_AWSSecretsArnList:-}}" ] && [ "$P_AWSSecretsArnList" != "[]" ]; then\n'
-                f'  timeout -k 3 {_limit("login") * command.attempts} python3 "{{artifacts:path}}/{HELPER}" '
-                f'{command.attempts} {command.retry_delay_seconds:g} {offline} "$P_AWSSecretsArnList"\nfi')
+                f'  timeout -k 3 {_limit("login") * command.attempts + int(sum(delays))} python3 '
+                f'"{{artifacts:path}}/{HELPER}" "{",".join(f"{d:g}" for d in delays)}" {offline} '
+                f'"$P_AWSSecretsArnList"\nfi')
     if kind == "pull":
         services = " ".join(inputs.images.registry_services)
         if not services:

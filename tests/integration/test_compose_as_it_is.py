@@ -5,16 +5,14 @@ compose's own YAML is accepted, and a file compose refuses is a located finding.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.bed import SERVICE, Bed, compose_text, containers, statuses
+from tests.integration.bed import Bed, compose_text, containers, statuses
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done"]
 

@@ -159,7 +159,7 @@ def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
 
     import yaml
 
-    from connector.commands.validate import compose_result
+    from connector.validation.compose_check import compose_result
     from connector.domain.composefile import project
     from connector.validation import rules_compose
     text = yaml.safe_dump(value)

@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from connector import profiles
 from connector.errors import CredentialError, CredentialsUnreachable, Interrupted, InvalidParameter, Unreachable
-from connector.options import RuntimeOptions
 from connector.plan import PlanOptions
 from connector.plan import Observed, plan_start, plan_stop
 from connector.runtime.seams import process

@@ -70,3 +70,16 @@ def test_orphans_without_a_file_need_force_deploy() -> None:
     assert step.kind == "abort" and "set ForceDeploy" in step.refusal
     assert actions(plan_start(profiles.get(2), {"ForceDeploy": "true"}, ORPHANS)) == ["force-remove", "up"]
     assert actions(plan_start(profiles.get(5), {"ForceDeploy": "True"}, ORPHANS)) == ["pull", "force-remove", "up"]
+
+
+@pytest.mark.parametrize("version", profiles.known_versions())
+@pytest.mark.parametrize("variant", ["plain", "health-gate", "offline-fallback", "rollback-to"])
+def test_the_plan_is_the_golden_one(version: int, variant: str) -> None:
+    """Every planner change shows as a diff of tests/unit/golden/ (scripts/gen-golden-plans)."""
+    import json
+
+    from tests.unit import golden_plans
+    expected = golden_plans.path(version, variant)
+    assert expected.is_file(), "run scripts/gen-golden-plans"
+    assert golden_plans.render(version, variant) == json.loads(expected.read_text()), \
+        f"the plan of v{version} {variant} changed: run scripts/gen-golden-plans and review the diff"

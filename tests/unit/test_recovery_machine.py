@@ -17,7 +17,6 @@ import os
 import shutil
 import tempfile
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -5,7 +5,7 @@ import hashlib
 import re
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import PROJECT, REFUSED_OFFLINE, Fake, Reply, file_hash, relay
+from conformance.engines.fakes.state import REFUSED_OFFLINE, Fake, Reply, file_hash, relay
 
 SERVICE = re.compile(r"^  ([A-Za-z0-9_.-]+):[ \t]*$")
 
@@ -19,6 +19,9 @@ class Compose(Fake):
         if real:
             return relay([*real.split(), *argv], None)  # "docker compose" is two words on purpose
         action = next((a for prev, a in zip(["", *argv], argv) if a in self.ACTIONS and prev not in ("-f", "-p")), "")
+        named = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-p"]
+        if named and action == "up":
+            self.project_file.write_text(named[-1])
         text = self.file.read_text() if self.file and self.file.is_file() else ""
         if action in ("config", "up"):
             bad = refused_service(text)
@@ -79,7 +82,7 @@ class Compose(Fake):
         taken = next((name for name, behaviour, _, _ in services if behaviour == "unstartable"), None)
         if taken:  # as the engine answers when a host port is in use: created, never started
             return 1, "", (f"Error response from daemon: driver failed programming external connectivity on endpoint "
-                           f"{PROJECT}-{taken}-1: Bind for 127.0.0.1 failed: port is already allocated\n")
+                           f"{self.project}-{taken}-1: Bind for 127.0.0.1 failed: port is already allocated\n")
         return 0, "", ""
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import PROJECT, REFUSED_OFFLINE, Fake, Reply, container_id, relay
+from conformance.engines.fakes.state import REFUSED_OFFLINE, Fake, Reply, container_id, relay
 
 
 class Docker(Fake):
@@ -43,9 +43,9 @@ class Docker(Fake):
             name, behaviour, image, _, replica = row
             state = {"exits": "exited", "oneshot": "exited", "crashloop": "restarting",
                      "unstartable": "created"}.get(behaviour, "running")
-            lines.append(json.dumps({"ID": container_id(row), "Names": f"{PROJECT}-{name}-{replica}", "Image": image,
+            lines.append(json.dumps({"ID": container_id(row), "Names": f"{self.project}-{name}-{replica}", "Image": image,
                                      "State": state, "Status": "Up 1 second",
-                                     "Labels": f"com.docker.compose.project={PROJECT},com.docker.compose.service={name}"},
+                                     "Labels": f"com.docker.compose.project={self.project},com.docker.compose.service={name}"},
                                     separators=(",", ":")))
         return 0, "".join(line + "\n" for line in lines), ""
 
@@ -75,7 +75,7 @@ class Docker(Fake):
                 restarts = 3
             elif behaviour == "unstartable":
                 state.update(Status="created", ExitCode=128)
-            found.append({"Id": cid, "Name": f"/{PROJECT}-{name}-{replica}", "RestartCount": restarts, "Image": image_id,
+            found.append({"Id": cid, "Name": f"/{self.project}-{name}-{replica}", "RestartCount": restarts, "Image": image_id,
                           "State": state, "HostConfig": {"RestartPolicy": {"Name": policy}},
                           "Config": {"Image": image, "Labels": {"com.docker.compose.service": name}}})
         return (1 if missing else 0), json.dumps(found) + "\n", "Error: No such object\n" if missing else ""

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 Reply = tuple[int, str, str]  # exit code, stdout, stderr
-PROJECT = "greengrassdockerapplicationdeployment"
 REFUSED_OFFLINE = "dial tcp: connect: connection refused"
 
 
@@ -27,6 +26,12 @@ class Fake:
         self.registry = Path(f"{self.state}.registry")
         self.down = [h for h in env.get("DADC_FAKE_OFFLINE", "").split(",") if h]
         self.file: Path | None = None
+        self.project_file = Path(f"{self.state}.project")
+
+    @property
+    def project(self) -> str:
+        """The compose project, as compose was told it (-p): the engine names containers after it."""
+        return self.project_file.read_text().strip() if self.project_file.exists() else "project"
 
     def unreachable(self, reference: str) -> bool:
         """A registry that does not answer: the host of a reference (or a host itself) is down."""

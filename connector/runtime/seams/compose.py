@@ -12,20 +12,16 @@ from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
-from connector import profiles
+from connector.domain.labels import PROJECT_LABEL
+from connector.profiles import project_name
 from connector.errors import CommandFailed, CommandNotFound, InvalidParameter
 from connector.runtime.seams import process
 
 if TYPE_CHECKING:
     from connector.domain.composefile import ComposeProject
 
-PROJECT_LABEL = "com.docker.compose.project"
 SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
-
-
-def project_name() -> str:
-    """The compose project of every version (parameters.json): containers are named after it."""
-    return str(profiles.settings()["project_name"])
+__all__ = ["PROJECT_LABEL", "ComposeCli", "detect", "find_executable", "project_name"]
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from connector.errors import CommandFailed, CommandNotFound, CredentialError, CredentialsUnreachable
 from connector.runtime.seams import process
-from connector.runtime.seams.compose import PROJECT_LABEL, find_executable
+from connector.domain.labels import PROJECT_LABEL, SERVICE_LABEL
+from connector.runtime.seams.compose import find_executable
 from connector.runtime.seams.secrets import Login
 
 log = logging.getLogger("dadc.docker")
-SERVICE_LABEL = "com.docker.compose.service"
 # What docker and compose print when a registry could not be reached at all (as opposed to a
 # refusal: "unauthorized", "denied", "manifest unknown"). Go's net errors, as the CLIs pass them on.
 UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host",

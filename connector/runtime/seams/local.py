@@ -13,16 +13,14 @@ taken as given: its parents must not be writable by the user.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
-import json
 import os
 import secrets
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from connector.domain.release import COMPOSE_NAME
 from connector.errors import InvalidParameter, StateError, UnsafeFile
