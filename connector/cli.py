@@ -55,15 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="'-' reads stdin")
     p.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
-    p.add_argument("--ignore-checks", nargs="+", metavar="ID", help="leave out rules by id or prefix (W4006, W, "
-                   "I5004,W5002); also ignore_checks in .dadc.toml or [tool.dadc] of pyproject.toml")
-    p.add_argument("--include-checks", nargs="+", metavar="ID", help="keep these although an ignore matches "
-                   "(the more specific prefix wins)")
+    p.add_argument("--ignore-checks", action="append", metavar="ID[,ID...]", help="leave out rules by id or prefix "
+                   "(W4006, W, I5004,W5002; repeatable); also ignore_checks in .dadc.toml or [tool.dadc] of pyproject.toml")
+    p.add_argument("--include-checks", action="append", metavar="ID[,ID...]", help="keep these although an ignore "
+                   "matches (the more specific prefix wins; repeatable)")
     p.add_argument("--version", metavar="N", help="version for bare Parameters objects")
     p.add_argument("--role-policy", metavar="POLICY", help="check that this IAM policy of the group role allows "
                    "what the connector needs (a document, or `aws iam get-role-policy` output)")
     p.add_argument("--compose", metavar="FILE", help="a compose file: settings that hand a container the host "
-                   "(W7001-W7007, judged on compose's own config output); with --role-policy its ECR images too")
+                   "(W7001-W7007, W7010, judged on compose's own config output); with --role-policy its ECR images too")
     p.set_defaults(handler="validate:run")
 
     for name, help_text in (("run", "run the connector (long-lived)"),

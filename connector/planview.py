@@ -20,8 +20,8 @@ LIMITS = {Kind.FETCH: "compose config within", Kind.LOGIN: "each attempt within"
 ENDINGS = {Ending.ROLLED_BACK: "the start fails: rolled back, the good deployment runs",
            Ending.INSTEAD: "the start fails: the last good deployment runs instead",
            Ending.TAKEN_DOWN: "the start fails: the release was taken down",
-           Ending.LEFT_RUNNING: "the start fails: the history cannot be read, so nothing is taken down; the failed "
-                                "release keeps running"}
+           Ending.LEFT_RUNNING: "the start fails: the history cannot be read, so nothing is brought back from it "
+                                "and nothing more is taken down; it says what runs"}
 
 
 def target(t: Target) -> str:

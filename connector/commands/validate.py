@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from connector.validation.compose_check import compose_result
         results.append(compose_result(args.compose, args.strict))
     results = [selection.apply(r, chosen) for r in results]
-    print(REPORTERS[args.format]().render(results))
+    print(REPORTERS[args.format]().render(results, args.strict))
     return exit_code(results, args.strict)
 
 
@@ -94,6 +94,6 @@ def _with_role_policy(result: FileResult, raw: bytes, policy: dict, images: list
         for f in rolepolicy.check(connector, policy, images):
             line, column = positions.locate(f.pointer)
             f = replace(f, line=line, column=column, file=result.file)
-            result.findings.append(f.escalated() if strict else f)
+            result.findings.append(f)  # --strict: the exit code, not the severity
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return result

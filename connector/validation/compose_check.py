@@ -52,6 +52,6 @@ def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
             doc = None
     findings += rules_compose.check(doc, str(folder)) if isinstance(doc, dict) else []
     for f in rules_compose.locate(findings, raw, path):
-        result.findings.append(f.escalated() if strict else f)
+        result.findings.append(f)  # --strict: the exit code, not the severity
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return result

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from connector import arn, profiles
-from connector.validation import rules_connectors as rc
+from connector.validation import apishape, rules_connectors as rc
 from connector.validation.document import Document, load
 from connector.validation.findings import Finding, rule
 from connector.validation.positions import join
-from connector.validation.rules_parameters import check_parameters, check_value_types
+from connector.validation.rules_parameters import check_parameters
 from connector.validation.rules_secrets import check_secrets
 
 NEEDS_VERSION = rule("E0004", "needs-version",
@@ -71,8 +71,7 @@ class FileResult:
 def _check_connector(doc: Document, entry: dict[str, Any], here: str) -> Iterator[Finding]:
     carn = entry.get("ConnectorArn")
     if not isinstance(carn, str) or "/connectors/" not in carn or not arn.is_this_connector(carn):
-        yield from check_value_types(entry.get("Parameters"), join(here, "Parameters"))
-        return
+        return  # another connector: its shapes are the API's (apishape), nothing of ours is judged
     ref, found = rc.check_arn(carn, join(here, "ConnectorArn"))
     yield from found
     if ref is None:
@@ -90,18 +89,37 @@ def _check_params(doc: Document, params: Any, pointer: str, profile: profiles.Pr
             yield from check_secrets(value, join(pointer, "AWSSecretsArnList"), ref, lambda: doc.positions)
 
 
+def _shape(doc: Document) -> tuple[str | None, str | None]:
+    """(the API shape the document is, where its Connectors are)."""
+    if not isinstance(doc.data, dict):
+        return None, None
+    kind = apishape.kind_of(doc.data)
+    return kind, apishape.connectors_pointer(kind) if kind else None
+
+
+def _connectors(doc: Document) -> tuple[str | None, Any]:
+    kind, pointer = _shape(doc)
+    if pointer is None:
+        return None, None
+    value: Any = doc.data
+    for token in pointer.strip("/").split("/"):
+        value = value.get(token) if isinstance(value, dict) else None
+    return pointer, value
+
+
 def _ours(doc: Document, version: int | None) -> list[LocatedConnector]:
     """Where each of our connectors is (before its findings are attached)."""
-    pointer, _ = rc.connectors_pointer(doc.data)
-    if pointer is None:
+    kind, _ = _shape(doc)
+    pointer, connectors = _connectors(doc)
+    if kind is None:
         return [LocatedConnector("", None, arn.ConnectorRef(version), doc.data)] if version is not None else []
-    connectors = rc.connectors_at(doc.data, pointer)
     found = []
     for index, entry in enumerate(connectors if isinstance(connectors, list) else []):
         carn = entry.get("ConnectorArn") if isinstance(entry, dict) else None
         if isinstance(carn, str) and "/connectors/" in carn and arn.is_this_connector(carn):
             ref, _ = rc.check_arn(carn, "")
             cid = entry.get("Id")
+            assert pointer is not None
             found.append(LocatedConnector(join(pointer, index), cid if isinstance(cid, str) else None, ref,
                                           entry.get("Parameters")))
     return found
@@ -109,31 +127,49 @@ def _ours(doc: Document, version: int | None) -> list[LocatedConnector]:
 
 def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
     data = doc.data
-    pointer, found = rc.connectors_pointer(data)
-    yield from found
-    if pointer is None:
-        if found:
-            return
-        if version is None:
-            doc.fatal = True
-            yield NEEDS_VERSION("", "no Connectors here: for a bare Parameters object give --version N")
-            return
-        profile = profiles.get(version)
-        yield from _check_params(doc, data, "", profile, None, "")
+    if not isinstance(data, dict):
+        yield rc.SHAPE("", f"the document must be a JSON object, not {apishape._kind_of(data)}")
         return
-    connectors = rc.connectors_at(data, pointer)
-    yield from rc.check_connector_list(connectors, pointer)
+    kind, _ = _shape(doc)
+    if kind is None:
+        yield from _no_shape(doc, version)
+        return
+    pointer, connectors = _connectors(doc)
+    ours = {c.pointer for c in _ours(doc, version)}
+    for f in apishape.check(data, kind):  # our connectors' Parameters are judged by their own rules below
+        if not (f.rule in ("E3001", "E3002") and any(f.pointer.startswith(o + "/Parameters") for o in ours)):
+            yield f
+    if connectors is None or connectors == []:
+        yield apishape.NO_CONNECTOR("", f"a {kind} with no connector: nothing to check")
+        return
+    assert pointer is not None
+    yield from rc.check_connector_list(connectors, pointer, shapes=False)
     if isinstance(connectors, list):
         for index, entry in enumerate(connectors):
             if isinstance(entry, dict):
                 yield from _check_connector(doc, entry, join(pointer, index))
 
 
+def _no_shape(doc: Document, version: int | None) -> Iterator[Finding]:
+    """No API shape: a bare Parameters object (with --version), `{}`, or something else."""
+    data = doc.data
+    if version is not None:
+        yield from _check_params(doc, data, "", profiles.get(version), None, "")
+    elif not data:
+        yield apishape.NO_CONNECTOR("", "an empty object: no connector to check")
+    elif set(data) & set(profiles.catalogue()):
+        doc.fatal = True
+        yield NEEDS_VERSION("", "no Connectors here: for a bare Parameters object give --version N")
+    else:
+        yield rc.SHAPE("", f"keys {', '.join(sorted(map(str, data)))} make no definition: a connector definition "
+                           "version (Connectors), a create-connector-definition(-version) input, the output of "
+                           "get-connector-definition-version, or a Parameters object with --version")
+
+
 def _units(doc: Document) -> list[tuple[str, str]]:
-    pointer, _ = rc.connectors_pointer(doc.data)
+    pointer, connectors = _connectors(doc)
     if pointer is None:
         return [("Parameters", "")]
-    connectors = rc.connectors_at(doc.data, pointer)
     if not isinstance(connectors, list):
         return [("Connectors", pointer)]
     return [(str(c.get("Id", i)) if isinstance(c, dict) else str(i), join(pointer, i))
@@ -158,7 +194,7 @@ def _place(doc: Document, result: FileResult, findings: list[Finding], strict: b
                             else doc.positions.locate(f.pointer))
             f = replace(f, line=line, column=column)
         f = replace(f, file=result.file, offset=None)
-        result.findings.append(f.escalated() if strict else f)
+        result.findings.append(f)  # --strict: the exit code, not the severity
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
 
 
@@ -172,7 +208,7 @@ def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict:
     result = FileResult(name, fatal=doc.fatal)
     if not doc.fatal:
         result.units = _units(doc)
-        result.connectors_pointer = rc.connectors_pointer(doc.data)[0]
+        result.connectors_pointer = _shape(doc)[1]
         located = _ours(doc, version)
     _place(doc, result, findings, strict)
     if not doc.fatal:

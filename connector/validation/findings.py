@@ -1,7 +1,7 @@
 """Rules (stable id, severity from the id's letter) and the findings they produce."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 SEVERITIES = {"E": "error", "W": "warning", "I": "info"}
 DOCS = "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html"
@@ -44,9 +44,6 @@ class Finding:
     column: int = 0
     file: str = ""
     offset: int | None = None  # an exact text offset, when the pointer alone is not precise
-
-    def escalated(self) -> "Finding":
-        return replace(self, severity="error") if self.severity == "warning" else self
 
     def to_json(self) -> dict[str, object]:
         return {"rule": self.rule, "severity": self.severity, "pointer": self.pointer,

@@ -10,7 +10,7 @@ from connector.validation.findings import REGISTRY
 
 
 class TextReporter:
-    def render(self, results: list[FileResult]) -> str:
+    def render(self, results: list[FileResult], strict: bool = False) -> str:
         lines = [f"{f.file}:{f.line}:{f.column}: {f.severity} {f.rule} {f.message}"
                  for r in results for f in r.findings]
         errors = sum(r.errors for r in results)
@@ -22,7 +22,7 @@ class TextReporter:
 
 
 class JsonReporter:
-    def render(self, results: list[FileResult]) -> str:
+    def render(self, results: list[FileResult], strict: bool = False) -> str:
         return json.dumps({
             "files": [{"file": r.file, "valid": r.valid, "findings": [f.to_json() for f in r.findings]}
                       for r in results],
@@ -33,9 +33,10 @@ class JsonReporter:
 
 
 class JunitReporter:
-    """One test case per file and connector; errors (or fatal files) fail it."""
+    """One test case per file and connector; errors (or fatal files; with --strict, warnings too)
+    fail it. Every finding is kept, each with its own severity."""
 
-    def render(self, results: list[FileResult]) -> str:
+    def render(self, results: list[FileResult], strict: bool = False) -> str:
         suites = ET.Element("testsuites", name="dadc validate")
         for r in results:
             suite = ET.SubElement(suites, "testsuite", name=r.file)
@@ -44,11 +45,13 @@ class JunitReporter:
             for name, pointer in units:
                 case = ET.SubElement(suite, "testcase", classname=r.file, name=name)
                 mine = [f for f in r.findings if _within(f.pointer, pointer, units)]
-                bad = [f for f in mine if f.severity == "error"]
-                if bad or r.fatal:
+                errors = sum(f.severity == "error" for f in mine)
+                warnings = sum(f.severity == "warning" for f in mine)
+                if errors or r.fatal or (strict and warnings):
                     failed += 1
-                    text = "\n".join(f"{f.line}:{f.column} {f.rule} {f.message}" for f in bad or r.findings)
-                    ET.SubElement(case, "failure", message=f"{len(bad) or 1} error(s)").text = text
+                    text = "\n".join(f"{f.line}:{f.column} {f.severity} {f.rule} {f.message}" for f in mine or r.findings)
+                    said = [f"{n} {word}(s)" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+                    ET.SubElement(case, "failure", message=", ".join(said) or "unreadable").text = text
                 elif mine:
                     ET.SubElement(case, "system-out").text = "\n".join(
                         f"{f.line}:{f.column} {f.severity} {f.rule} {f.message}" for f in mine)
@@ -65,7 +68,7 @@ def _within(pointer: str, unit: str, units: list[tuple[str, str]]) -> bool:
 
 
 class SarifReporter:
-    def render(self, results: list[FileResult]) -> str:
+    def render(self, results: list[FileResult], strict: bool = False) -> str:
         used = sorted({f.rule for r in results for f in r.findings})
         level = {"error": "error", "warning": "warning", "info": "note"}
         return json.dumps({

@@ -13,8 +13,9 @@ from connector.validation.findings import Finding, rule
 COMPOSE_DOCS = "https://docs.docker.com/reference/compose-file/services/"
 PRIVILEGED = rule("W7001", "compose-privileged", "A service runs `privileged: true`: every device and capability "
                   "of the host; a fleet-wide compose file should not need it.", COMPOSE_DOCS + "#privileged")
-HOST_NAMESPACE = rule("W7002", "compose-host-namespace", "A service shares the host's `pid` or `ipc` namespace, or "
-                      "its network (`network_mode: host`) while adding capabilities: it can see and act on the "
+HOST_NAMESPACE = rule("W7002", "compose-host-namespace", "A service shares the host's `pid`, `ipc` or user "
+                      "namespace (`userns_mode: host`: root in it is root on the host when the engine remaps users), "
+                      "or its network (`network_mode: host`) while adding capabilities: it can see and act on the "
                       "host's processes or network.", COMPOSE_DOCS + "#pid")
 CAP_ALL = rule("W7003", "compose-cap-add-all", "`cap_add: [ALL]` gives a service every capability: as good as "
                "privileged.", COMPOSE_DOCS + "#cap_add")
@@ -86,9 +87,9 @@ def check(doc: Any, project_dir: str | None = None) -> list[Finding]:
         caps = [str(c).upper().removeprefix("CAP_") for c in _list(spec.get("cap_add"))]
         if spec.get("privileged") is True:
             found.append(PRIVILEGED(f"{at}/privileged", f"service {name} runs privileged"))
-        for key in ("pid", "ipc"):
+        for key, space in (("pid", "pid"), ("ipc", "ipc"), ("userns_mode", "user")):
             if str(spec.get(key, "")).lower() == "host":
-                found.append(HOST_NAMESPACE(f"{at}/{key}", f"service {name} shares the host's {key} namespace"))
+                found.append(HOST_NAMESPACE(f"{at}/{key}", f"service {name} shares the host's {space} namespace"))
         if str(spec.get("network_mode", "")).lower() == "host" and caps:
             found.append(HOST_NAMESPACE(f"{at}/network_mode", f"service {name} uses the host's network and adds "
                                         f"capabilities {', '.join(caps)}"))

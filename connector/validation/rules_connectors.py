@@ -72,23 +72,29 @@ def connectors_at(data: Any, pointer: str) -> Any:
     return value
 
 
-def check_connector_list(connectors: Any, pointer: str) -> Iterator[Finding]:
+def check_connector_list(connectors: Any, pointer: str, shapes: bool = True) -> Iterator[Finding]:
+    """The connectors' Ids, ARNs and count; shapes: also their shapes (a template's; a JSON
+    document's shapes are botocore's model's to judge, validation/apishape.py)."""
     if not isinstance(connectors, list):
-        yield CONNECTORS(pointer, "Connectors must be an array")
+        if shapes:
+            yield CONNECTORS(pointer, "Connectors must be an array")
         return
     seen: dict[str, int] = {}
     ours = 0
     for index, entry in enumerate(connectors):
         here = join(pointer, index)
         if not isinstance(entry, dict):
-            yield CONNECTORS(here, "each connector must be an object")
+            if shapes:
+                yield CONNECTORS(here, "each connector must be an object")
             continue
-        for member in ("Id", "ConnectorArn"):
+        for member in ("Id", "ConnectorArn") if shapes else ():
             if member not in entry:
                 yield MEMBER(here, f"connector has no {member}")
         cid = entry.get("Id")
         if "Id" in entry:
-            if not isinstance(cid, str) or len(cid) > 128 or not _ID.fullmatch(cid):
+            if not isinstance(cid, str) and not shapes:
+                pass  # its type is the API shape's to judge
+            elif not isinstance(cid, str) or len(cid) > 128 or not _ID.fullmatch(cid):
                 yield ID_INVALID(join(here, "Id"),
                                  f"Id {cid!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
             elif cid in seen:
@@ -109,7 +115,7 @@ def check_connector_list(connectors: Any, pointer: str) -> Iterator[Finding]:
             ours += 1
             if ours == 2:
                 yield SINGLE(here, "a second DockerApplicationDeployment connector; a group holds one")
-        elif "ConnectorArn" in entry:
+        elif "ConnectorArn" in entry and shapes:
             yield ARN_SYNTAX(join(here, "ConnectorArn"), "ConnectorArn must be a string")
 
 

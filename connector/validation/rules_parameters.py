@@ -20,6 +20,9 @@ BOOLEAN_CASE = rule("W3006", "boolean-case",
                     "A boolean is documented as ^(true|false)$; other cases (\"True\") work but do not match the pattern. --strict makes this an error.")
 NULL_VERSION = rule("I3007", "s3-null-version",
                     "DockerComposeFileS3Version \"null\" is S3's name for the version of an object stored before versioning was enabled.")
+KEY_TOO_LONG = rule("E3008", "s3-key-too-long", "An S3 object key is at most 1,024 bytes of UTF-8: a longer "
+                    "DockerComposeFileS3Key names no object S3 can hold.",
+                    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html")
 ROOT = rule("W5001", "docker-user-root", "DockerUserId 0 runs docker as root; the documentation advises against it.",
             "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#docker-app-connector-linux-user")
 BUCKET_RULES = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
@@ -104,6 +107,9 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
             yield TYPE(here, f"{name} must be a string, not {type(value).__name__} "
                              f"(write {json_string(value)})")
             continue
+        if name == "DockerComposeFileS3Key" and len(value.encode("utf-8")) > 1024:
+            yield KEY_TOO_LONG(here, f"the key is {len(value.encode('utf-8'))} bytes of UTF-8; S3 keys are at most 1,024")
+            continue
         shown = _pattern_text(spec, profile.version)
         if spec.matches(value) and (spec.maximum is None or int(value) <= spec.maximum):
             yield from _value_notes(name, value, here)
@@ -142,8 +148,8 @@ def _value_notes(name: str, value: str, pointer: str) -> Iterator[Finding]:
 
 
 def json_string(value: Any) -> str:
-    text = json.dumps(value if not isinstance(value, bool) else str(value).lower())
-    return json.dumps(text) if not isinstance(value, str) else text
+    """How to write a value as the string the service takes: true -> "true", 5 -> "5"."""
+    return json.dumps(value if isinstance(value, str) else json.dumps(value))
 
 
 def check_value_types(params: Any, pointer: str) -> Iterator[Finding]:

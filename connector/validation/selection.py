@@ -30,18 +30,36 @@ class Selection:
         return bool(included) and max(map(len, included)) > max(map(len, ignored))
 
     def plus(self, ignore: list[str] | None, include: list[str] | None) -> "Selection":
-        return replace(self, ignore=self.ignore + tuple(_ids(ignore)), include=self.include + tuple(_ids(include)))
+        return replace(self, ignore=self.ignore + tuple(_ids(ignore, "--ignore-checks: ")),
+                       include=self.include + tuple(_ids(include, "--include-checks: ")))
 
 
-def _ids(values: Any) -> list[str]:
-    """['W4006,I5004', 'E'] -> ['W4006', 'I5004', 'E']"""
+def _ids(values: Any, where: str = "") -> list[str]:
+    """['W4006,I5004', 'E'] -> ['W4006', 'I5004', 'E']; each an id or a prefix of one dadc has
+    (a letter, then digits), else UsageError naming the nearest."""
     if values is None:
         return []
     if isinstance(values, str):
         values = [values]
     if not isinstance(values, list):
-        raise UsageError(f"rule ids must be a list of strings, not {values!r}")
-    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+        raise UsageError(f"{where}rule ids must be a list of strings, not {values!r}")
+    ids = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+    for rid in ids:
+        _known(rid, where)
+    return ids
+
+
+def _known(rid: str, where: str) -> None:
+    import difflib
+
+    import connector.validation.rulesdoc  # noqa: F401  -- every rule registered
+    from connector.validation.findings import REGISTRY
+    if any(known.startswith(rid) for known in REGISTRY) and rid[:1] in "EWI":
+        return
+    near = difflib.get_close_matches(rid.upper(), sorted(REGISTRY), n=1, cutoff=0.5)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    raise UsageError(f"{where}{rid!r} is not a rule id nor a prefix of one (E, W, I, then digits: W4006, W40, I)"
+                     f"{hint} (docs/rules.md lists them)")
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -61,14 +79,15 @@ def configured(start: Path | None = None) -> Selection:
     folder = (start or Path.cwd()).resolve()
     for here in (folder, *folder.parents):
         if (here / ".dadc.toml").is_file():
-            table = _toml(here / ".dadc.toml")
-            return Selection(tuple(_ids(table.get("ignore_checks"))), tuple(_ids(table.get("include_checks"))),
-                             str(here / ".dadc.toml"))
+            table, where = _toml(here / ".dadc.toml"), f"{here / '.dadc.toml'}: "
+            return Selection(tuple(_ids(table.get("ignore_checks"), where)),
+                             tuple(_ids(table.get("include_checks"), where)), str(here / ".dadc.toml"))
         if (here / "pyproject.toml").is_file():
             table = _toml(here / "pyproject.toml").get("tool", {}).get("dadc")
             if isinstance(table, dict):
-                return Selection(tuple(_ids(table.get("ignore_checks"))), tuple(_ids(table.get("include_checks"))),
-                                 str(here / "pyproject.toml"))
+                where = f"{here / 'pyproject.toml'} [tool.dadc]: "
+                return Selection(tuple(_ids(table.get("ignore_checks"), where)),
+                                 tuple(_ids(table.get("include_checks"), where)), str(here / "pyproject.toml"))
     return Selection()
 
 

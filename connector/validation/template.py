@@ -17,7 +17,7 @@ from connector import arn, profiles
 from connector.validation import rules_connectors as rc
 from connector.validation.findings import Finding, rule
 from connector.validation.positions import PositionMap, join, raw_index
-from connector.validation.rules_parameters import PATTERN, Deferred, check_parameters, check_value_types
+from connector.validation.rules_parameters import PATTERN, Deferred, check_parameters
 from connector.validation.rules_secrets import check_secrets
 
 CFN = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-greengrass-connectordefinition.html"
@@ -27,6 +27,9 @@ RESOURCE = rule("E8001", "template-resource-shape", "AWS::Greengrass::ConnectorD
 UNDECIDED = rule("I8002", "template-set-at-deploy-time", "A value CloudFormation decides at deploy time (a Ref to a "
                  "template parameter with neither Default nor AllowedValues, an import, a condition, an attribute): "
                  "it cannot be judged here, and is not guessed.", CFN)
+UNDEFINED = rule("E8004", "template-ref-undefined", "A Ref, Fn::GetAtt or ${} of !Sub names neither a template "
+                 "parameter, a pseudo parameter (AWS::...) nor a resource of the template: CloudFormation refuses the "
+                 "template.", "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-ref.html")
 PARAMETERS_JSON = rule("E8003", "template-parameters-json", "Parameters written as a string must hold a JSON "
                        "object (CloudFormation passes it on as JSON).", CFN)
 TYPES = {"AWS::Greengrass::ConnectorDefinition": ("InitialVersion", "Connectors"),
@@ -54,6 +57,45 @@ class Template:
     def __post_init__(self) -> None:
         params = self.data.get("Parameters")
         self.parameters = params if isinstance(params, dict) else {}
+
+    def defines(self, name: str) -> bool:
+        """A name a Ref may use: a template parameter, a pseudo parameter, a resource."""
+        resources = self.data.get("Resources")
+        return name.startswith("AWS::") or name in self.parameters or \
+            (isinstance(resources, dict) and name in resources)
+
+    def undefined(self, value: Any, here: str, local: frozenset[str] = frozenset()) -> Iterator[Finding]:
+        """Each Ref, Fn::GetAtt and ${} of !Sub under value that names nothing the template defines."""
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from self.undefined(item, join(here, i), local)
+            return
+        if not isinstance(value, dict):
+            return
+        if len(value) == 1:
+            (name, arg), = value.items()
+            at = join(here, name)
+            if name == "Ref" and isinstance(arg, str) and not self.defines(arg) and arg not in local:
+                yield UNDEFINED(at, f"Ref {arg}: no template parameter, pseudo parameter or resource of that name")
+                return
+            if name == "Fn::GetAtt":
+                target = arg[0] if isinstance(arg, list) and arg else arg.split(".")[0] if isinstance(arg, str) else None
+                if isinstance(target, str) and not self.defines(target):
+                    yield UNDEFINED(at, f"Fn::GetAtt {target}: no resource of that name")
+                return
+            if name == "Fn::Sub":
+                text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1]) if isinstance(arg, list) and \
+                    len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], dict) else (None, {})
+                if text is not None:
+                    for var in _SUB.findall(text):
+                        base = var.split(".")[0]
+                        if not self.defines(base) and base not in names and base not in local:
+                            yield UNDEFINED(at, f"!Sub ${{{var}}}: no template parameter, pseudo parameter or "
+                                                "resource of that name")
+                    yield from self.undefined(names, join(at, 1), local)
+                return
+        for key, item in value.items():
+            yield from self.undefined(item, join(here, key), local)
 
 
 def _text(value: Any) -> tuple[str | None, bool]:
@@ -83,23 +125,60 @@ def _text(value: Any) -> tuple[str | None, bool]:
     return None, False
 
 
-def _candidates(value: Any, template: Template) -> list[tuple[str, str]] | str:
-    """The values a parameter may take, each with what it is (for messages); or why it cannot be told."""
-    if isinstance(value, str):
-        return [(value, "")]
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def _literal(value: Any) -> str | None:
+    """A scalar as CloudFormation passes it to a string property (true -> "true", 60 -> "60")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _if(value: Any) -> tuple[str, Any, Any] | None:
+    """(condition, value when true, value when false) of an Fn::If, or None."""
+    if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+        arg = value["Fn::If"]
+        if isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
+            return arg[0], arg[1], arg[2]
+    return None
+
+
+def _candidates(value: Any, template: Template) -> tuple[list[tuple[str, str]], list[str]]:
+    """The values a parameter may take, each with what it is (for messages), and what of it
+    CloudFormation decides at deploy time (why it cannot be told): an Fn::If gives both branches."""
+    literal = _literal(value)
+    if literal is not None:
+        return [(literal, "")], []
+    branches = _if(value)
+    if branches is not None:
+        condition, yes, no = branches
+        found: list[tuple[str, str]] = []
+        later: list[str] = []
+        for branch, word in ((yes, "true"), (no, "false")):
+            if branch == NO_VALUE:
+                continue
+            options, deferred = _candidates(branch, template)
+            found += [(v, f"{what} (when condition {condition} is {word})") for v, what in options]
+            later += [f"{reason} (when condition {condition} is {word})" for reason in deferred]
+        return found, later
     if isinstance(value, dict) and len(value) == 1 and "Ref" in value:
         name = value["Ref"]
         spec = template.parameters.get(name) if isinstance(name, str) else None
         if not isinstance(spec, dict):
-            return f"Ref {name}: set at deploy time"
-        found = [(str(spec["Default"]), f" (template parameter {name}'s Default)")] if "Default" in spec else []
+            return [], [f"Ref {name}: set at deploy time"]
+        found = [(str(_literal(spec["Default"])), f" (template parameter {name}'s Default)")] if "Default" in spec \
+            and _literal(spec["Default"]) is not None else []
         for allowed in spec.get("AllowedValues") or []:
-            if str(allowed) not in [v for v, _ in found]:
-                found.append((str(allowed), f" (one of template parameter {name}'s AllowedValues)"))
-        return found or f"Ref {name}: a template parameter with neither Default nor AllowedValues, set at deploy time"
+            if _literal(allowed) is not None and _literal(allowed) not in [v for v, _ in found]:
+                found.append((str(_literal(allowed)), f" (one of template parameter {name}'s AllowedValues)"))
+        return (found, []) if found else ([], [f"Ref {name}: a template parameter with neither Default nor "
+                                                f"AllowedValues, set at deploy time"])
     if isinstance(value, dict) and len(value) == 1:
-        return f"{next(iter(value))}: set at deploy time"
-    return []  # not a string: the type rule speaks
+        return [], [f"{next(iter(value))}: set at deploy time"]
+    return [], []  # not a string: the type rule speaks
 
 
 def _sub_literals(value: Any) -> list[str] | None:
@@ -152,14 +231,13 @@ def _parameters(raw: Any, here: str, positions: Any) -> tuple[Any, list[Finding]
 def _connector(entry: dict[str, Any], here: str, template: Template, positions: Any,
                doc_positions: Any) -> tuple[Any, list[Finding], Any]:
     """(the ARN as read, the connector's findings, its parameters as the runtime would take them)."""
-    findings: list[Finding] = []
+    findings: list[Finding] = list(template.undefined(entry, here))
     carn, exact = _text(entry.get("ConnectorArn"))
     if "ConnectorArn" in entry and carn is None:
         findings.append(UNDECIDED(join(here, "ConnectorArn"), "ConnectorArn is set at deploy time: not checked"))
         return None, findings, None
     if not isinstance(carn, str) or "/connectors/" not in carn or not arn.is_this_connector(carn):
-        params, found, _ = _parameters(entry.get("Parameters"), join(here, "Parameters"), positions)
-        return carn, found + list(check_value_types(params, join(here, "Parameters"))), None
+        return carn, findings, None  # another connector: none of this connector's rules judge it
     ref, found = rc.check_arn(carn, join(here, "ConnectorArn"))
     findings += [f for f in found if exact or f.rule not in ("E2002", "E2003")]
     if ref is None:
@@ -179,20 +257,21 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
         resolved = {}
         for name, value in raw_params.items():
             at = join(pointer, name)
-            options = _candidates(value, template)
-            if isinstance(options, str):
-                resolved[name] = Deferred(options)
-                extra += list(_partial(name, value, at)) if _sub_literals(value) is not None else \
-                    [UNDECIDED(at, f"{name}: {options}; not judged here")]
-            elif options:
+            options, later = _candidates(value, template)
+            if options:
                 resolved[name] = options[0][0]
                 for other, what in options[1:]:
                     extra += [replace(f, message=f.message + what) for f in
                               check_parameters({name: other}, pointer, profile, here) if f.pointer == at]
                 if options[0][1]:
                     suffixes[at] = options[0][1]
+            elif later:
+                resolved[name] = Deferred(later[0])
             else:
                 resolved[name] = value
+            if later:
+                extra += list(_partial(name, value, at)) if _sub_literals(value) is not None else \
+                    [UNDECIDED(at, f"{name}: {reason}; not judged here") for reason in later]
     checked = list(check_parameters(resolved, pointer, profile, here))
     if isinstance(resolved, dict) and isinstance(resolved.get("AWSSecretsArnList"), str) \
             and not isinstance(resolved["AWSSecretsArnList"], Deferred) and profile.parameter("AWSSecretsArnList"):
@@ -201,13 +280,15 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
     for f in checked:
         findings.append(replace(f, message=f.message + suffixes.get(f.pointer, "")))
     findings += extra
+    refused = [f.pointer.rsplit("/", 1)[0] for f in findings if f.rule == UNDEFINED.id]
+    findings = [f for f in findings if not (f.rule == UNDECIDED.id and f.pointer in refused)]  # said once
     for i, f in enumerate(findings):  # inside a JSON string: its own place there
         if f.pointer in places:
             line, column = places[f.pointer]
             findings[i] = replace(f, line=line, column=column)
     if isinstance(raw_params, dict):  # to run it, only literals: a Default may not be what was deployed
-        resolved = {name: value if isinstance(value, str) else Deferred("set by CloudFormation at deploy time")
-                    for name, value in raw_params.items()}
+        resolved = {name: _literal(value) if _literal(value) is not None else
+                    Deferred("set by CloudFormation at deploy time") for name, value in raw_params.items()}
     return carn, findings, resolved
 
 
@@ -260,16 +341,20 @@ def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[Tem
             findings += _named(mine, logical_id)
             continue
         read: list[Any] = []
-        for index, entry in enumerate(connectors if isinstance(connectors, list) else []):
-            here = join(list_at, index)
+        counted: set[int] = set()  # one entry per element for the list's own rules (Ids, one connector)
+        for index, entry, here, branch in _entries(connectors if isinstance(connectors, list) else [], list_at):
+            first = index not in counted
+            counted.add(index)
             if not isinstance(entry, dict):
-                read.append(entry)
+                if first:
+                    read.append(entry)
                 continue
             carn, found, params = _connector(entry, here, template, positions, positions)
-            mine += found
+            mine += [replace(f, message=f"{f.message} ({branch})") for f in found] if branch else found
             # as read; one set at deploy time stands as another connector
-            read.append({**entry, "ConnectorArn": carn if carn is not None else _OTHER} if "ConnectorArn" in entry
-                        else entry)
+            if first:
+                read.append({**entry, "ConnectorArn": carn if carn is not None else _OTHER} if "ConnectorArn" in entry
+                            else entry)
             if isinstance(carn, str) and arn.is_this_connector(carn) and params is not None:
                 cid = entry.get("Id")
                 ref, _ = rc.check_arn(carn, "")
@@ -283,6 +368,21 @@ def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[Tem
 
 
 _OTHER = "arn:aws:greengrass:us-east-1::/connectors/SetAtDeployTime/versions/1"
+
+
+def _entries(connectors: list[Any], list_at: str) -> Iterator[tuple[int, Any, str, str]]:
+    """(index, connector, its pointer, which branch) of each connector as CloudFormation may see it:
+    an Fn::If element gives each branch that is a connector (AWS::NoValue: none)."""
+    for index, entry in enumerate(connectors):
+        here = join(list_at, index)
+        branches = _if(entry)
+        if branches is None:
+            yield index, entry, here, ""
+            continue
+        condition, yes, no = branches
+        for k, (branch, word) in enumerate(((yes, "true"), (no, "false")), 1):
+            if branch != NO_VALUE:
+                yield index, branch, join(join(here, "Fn::If"), k), f"when condition {condition} is {word}"
 
 
 def _named(findings: list[Finding], logical_id: str) -> list[Finding]:

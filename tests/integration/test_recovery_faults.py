@@ -131,7 +131,8 @@ def test_damaged_records_are_a_loud_refusal_never_an_empty_history(bed: Bed, dam
     assert [p.name for p in folder.iterdir() if p.name.startswith("records.json.corrupt-")]  # kept aside
     bed.put(compose_text({"web": bed.open_image}) + "    entrypoint: ['sh', '-c', 'exit 3']\n")
     message = fail_message(bed.dadc("deploy", *args, *GATE))
-    assert "history cannot be read" in message and "nothing was taken down" in message, message
+    assert "history cannot be read" in message and "nothing more was taken down" in message, message
+    assert "running: greengrassdockerapplicationdeployment-web-1" in message  # the failed release, said so
 
 
 def test_a_history_cut_short_falls_back_on_the_generation_before(bed: Bed, tmp_path: Path) -> None:

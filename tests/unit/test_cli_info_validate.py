@@ -61,7 +61,9 @@ def test_text_format_is_file_line_column(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 0
     assert any(line.startswith(f"{path}:10:24: warning W3006 ") for line in out.splitlines()), out
     code, out, _ = run(capsys, "validate", "--strict", path)
-    assert code == 1 and " error W3006 " in out
+    assert code == 1 and " warning W3006 " in out  # --strict fails the exit code; the warning stays a warning
+    code, out, _ = run(capsys, "validate", "--strict", "--format", "junit", path)
+    assert code == 1 and 'message="1 warning(s)"' in out and "warning W3006" in out
 
 
 def test_junit_one_case_per_connector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,9 +180,10 @@ def fail(ctx: Context, s: Session, step: Step) -> None:
     texts = {Ending.ROLLED_BACK: lambda: f"{s.failure}; rolled back to {restored(s)}, running again",
              Ending.INSTEAD: lambda: f"{s.failure}; the last good deployment runs instead: {restored(s)}",
              Ending.TAKEN_DOWN: lambda: f"{s.failure}; no previous good deployment: the release was taken down",
-             Ending.LEFT_RUNNING: lambda: f"{s.failure}; the release history cannot be read, so nothing was taken "
-                                          f"down on its strength: the failed release keeps running "
-                                          f"(dadc status says what is wrong with the history)"}
+             Ending.LEFT_RUNNING: lambda: f"{s.failure}; the release history cannot be read, so no good release can "
+                                          f"be brought back from it and nothing more was taken down on its strength; "
+                                          f"running: {left_running(ctx)} (dadc status says what is wrong with the "
+                                          f"history)"}
     raise RecoveryEnded(texts[step.ending](), rolled_back=step.ending in (Ending.ROLLED_BACK, Ending.INSTEAD))
 
 
