@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--to", required=True, metavar="N", help="the version to move to: N, vN, an ARN or latest")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if an upgrade would change a file")
-    p.add_argument("--force", action="store_true", help="drop parameters the target version does not have")
+    p.add_argument("--force", action="store_true", help="move a definition that does not validate, and drop "
+                   "parameters the target version does not have")
     p.add_argument("--version", metavar="N", help="version of a bare Parameters object")
     p.add_argument("--connector-id", metavar="ID", help="only this connector")
     p.add_argument("--output", metavar="FILE", help="write here instead of in place ('-': stdout)")

@@ -53,6 +53,11 @@ class UnknownVersion(InvalidParameter):
     pass
 
 
+class DefinitionUnreadable(InvalidParameter):
+    """The definition file itself cannot be read (missing, a folder, no permission): for the
+    commands that print (validate, plan, status) bad usage, exit 2; for a start, its fail status."""
+
+
 class ComposeFileError(InvalidParameter):
     pass
 

@@ -51,8 +51,9 @@ class RuntimeOptions:
                                       "/usr/bin/docker-compose (default: the plugin, else docker-compose)",
                                       metavar="CMD")
     stop_timeout: float | None = opt("--stop-timeout", "limit for each down (default: the version's 600 s)",
-                                     metavar="SECONDS")
-    log_file: str | None = opt("--log-file", "also log here (logs always go to stderr)", metavar="FILE")
+                                     metavar="SECONDS", commands=ALL - {"status"})
+    log_file: str | None = opt("--log-file", "also log here (logs always go to stderr)", metavar="FILE",
+                               commands=ALL - {"status", "plan"})
     compose_env: tuple[str, ...] = opt("--compose-env", "pass this variable of dadc's environment on to docker and "
                                        "compose, for ${NAME} in compose files (repeatable); only PATH, locale, proxy, "
                                        "DOCKER_* and COMPOSE_* pass otherwise, never AWS credentials",
@@ -79,7 +80,7 @@ class RuntimeOptions:
                                commands=frozenset({"run", "deploy", "plan", "rollback"}), group="extensions")
     grant_docker_group: bool = opt("--grant-docker-group", "run docker as DockerUserId with the docker group even "
                                    "when that user is not a member (the documentation requires membership)",
-                                   default=False, extension=True, group="extensions")
+                                   default=False, extension=True, group="extensions", commands=ALL - {"status"})
     retry: bool = opt("--retry", "retry a failed start (InternalError) with capped exponential backoff and "
                       "jitter", default=False, commands=frozenset({"run", "plan"}), child=False, extension=True,
                       group="extensions")

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     except (CaseError, OSError, ValueError, KeyError) as exc:
         print(f"dadc: the cases cannot be run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3
-    if not results:
-        print("dadc: no case matches the selection", file=sys.stderr)
-        return 2
+    if not results:  # the harness did not do its job: nothing ran (README: exit 3)
+        print("dadc: no case matches the selection: nothing ran", file=sys.stderr)
+        return 3
     print(REPORTERS[args.format]().render(results))
     return runner.exit_code(results)

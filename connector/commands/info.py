@@ -19,18 +19,18 @@ def versions(args: argparse.Namespace) -> int:
     names = list(profiles.catalogue())
     vs = list(registry)
     rows = profiles.behaviour_rows(list(registry.values()))
+    table = {name: ["-" if (spec := p.parameter(name)) is None else "required" if spec.required else
+                    (spec.default or "optional") for p in registry.values()] for name in names}
     width = max(map(len, names + list(rows))) + 2
-    print("parameter".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
-    for name in names:
-        cells = []
-        for p in registry.values():
-            spec = p.parameter(name)
-            cells.append("-" if spec is None else "required" if spec.required else (spec.default or "optional"))
-        print(name.ljust(width) + "".join(c.rjust(COL) for c in cells))
+    # every column as wide as its widest cell, two spaces apart: no cell runs into the next
+    col = max(len(c) for cells in [*table.values(), *rows.values()] for c in cells) + 2
+    print("parameter".ljust(width) + "".join(f"v{v}".rjust(col) for v in vs))
+    for name, cells in table.items():
+        print(name.ljust(width) + "".join(c.rjust(col) for c in cells))
     print()
-    print("behaviour".ljust(width) + "".join(f"v{v}".rjust(COL) for v in vs))
+    print("behaviour".ljust(width) + "".join(f"v{v}".rjust(col) for v in vs))
     for title, cells in rows.items():
-        print(title.ljust(width) + "".join(c.rjust(COL) for c in cells))
+        print(title.ljust(width) + "".join(c.rjust(col) for c in cells))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.commands.runtime import interrupt_on_signals, read_options
 from connector.domain.release import Entry
-from connector.errors import DadcError
+from connector.errors import DadcError, DefinitionUnreadable
 
 PLAN_FORMATS = ("text", "json")
 STATUS_FORMATS = ("text", "json")
@@ -54,6 +54,9 @@ def plan(args: argparse.Namespace) -> int:
         print(f"dadc: --format {opts.format!r}: one of {', '.join(PLAN_FORMATS)}", file=sys.stderr)
         return 2
     interrupt_on_signals()
+    refused = _validate_first(opts)
+    if refused is not None:
+        return refused
     try:
         ctx = context.for_options(opts, lenient=True)
     except DadcError as exc:
@@ -98,6 +101,29 @@ def plan(args: argparse.Namespace) -> int:
         print("# after a failed start: nothing runs again until the definition changes (a poll or SIGHUP of dadc "
               "run) or dadc starts again; --retry retries it")
     return 0
+
+
+def _validate_first(opts: Any) -> int | None:
+    """`dadc plan` is `dadc validate` plus the steps: a definition validate refuses is refused here,
+    with the same findings and exit code; None when it validates."""
+    from connector import arn
+    from connector.runtime import definitions
+    from connector.runtime.seams import aws
+    from connector.validation.engine import exit_code, validate_bytes
+    from connector.validation.reporters import TextReporter
+    try:
+        source = definitions.resolve(opts, aws.factory(None)).source
+        raw = source.read(force=True)
+        version = arn.resolve(opts.version).version if opts.parameters and opts.version else None
+    except DadcError as exc:
+        print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, DefinitionUnreadable) else 1
+    assert raw is not None
+    result = validate_bytes(source.name, raw, version=version)
+    if result.fatal or result.errors:
+        print(TextReporter().render([result]))
+        return exit_code([result], strict=False)
+    return None
 
 
 def _risky(ctx: Any, gate: float | None = None, stable: float = 0.0) -> list[str]:
@@ -147,7 +173,7 @@ def status(args: argparse.Namespace) -> int:
         installed = ctx.ws.installed()
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, DefinitionUnreadable) else 1
     history = ctx.ws.history
     damaged = history.damaged()
     entries = [] if damaged else history.entries()

@@ -33,7 +33,8 @@ def diff(args: argparse.Namespace) -> int:
         elif c.after is None:
             print(f"  - {c.name}")
         else:
-            what = ", ".join(f"{k} {c.before[k]} -> {c.after[k]}" for k in c.before if c.before[k] != c.after[k])
+            what = ", ".join(f"{k} {_shown(c.before[k])} -> {_shown(c.after[k])}" for k in c.before
+                             if c.before[k] != c.after[k])
             print(f"  ~ {c.name}: {what}")
     if not d.parameters:
         print("  (no change)")
@@ -50,6 +51,10 @@ def diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
 @dataclass
 class Upgrade:
     """One file's upgrade: the new text, what it changes for each connector, what stops it."""
@@ -58,6 +63,7 @@ class Upgrade:
     new_text: str = ""
     report: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unreadable: bool = False  # the file is not JSON nor a YAML template: exit 2
 
     @property
     def changed(self) -> bool:
@@ -76,6 +82,15 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
     up = Upgrade(text, text)
     if result.fatal:
         up.problems = [f.message for f in result.findings if f.severity == "error"]
+        up.unreadable = True
+        return up
+    errors = [f for f in result.findings if f.severity == "error"]
+    if errors and not force:
+        up.problems = [f"it does not validate: {f.line}:{f.column} {f.rule} {f.message}" for f in errors]
+        up.problems.append("fix it first, or --force moves it as it is")
+        return up
+    if not result.connectors:
+        up.problems = ["no DockerApplicationDeployment connector in it: nothing to upgrade"]
         return up
     doc = load(name, raw)
     positions, edits = doc.positions, []
@@ -193,7 +208,7 @@ def upgrade(args: argparse.Namespace) -> int:
         if up.problems:
             for problem in up.problems:
                 print(f"{name}: refused: {problem}", file=sys.stderr)
-            code = max(code, 1)
+            code = max(code, 2 if up.unreadable else 1)
             continue
         if not up.changed:
             print(f"{name}: already at version {to}", file=report)

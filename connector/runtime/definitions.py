@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 from urllib.parse import urlsplit
 
-from connector.errors import InvalidParameter, SourceError, Unreachable
+from connector.errors import DefinitionUnreadable, InvalidParameter, SourceError, Unreachable
 from connector.options import RuntimeOptions
 from connector.runtime.seams.aws import Cloud
 from connector.runtime.seams.s3 import Fetched
@@ -46,7 +46,7 @@ class LocalFile:
         try:
             raw = self.path.read_bytes()
         except OSError as exc:
-            raise InvalidParameter(f"cannot read {self.path}: {exc.strerror}") from None
+            raise DefinitionUnreadable(f"cannot read {self.path}: {exc.strerror}") from None
         digest = hashlib.sha256(raw).hexdigest()
         if digest == self._seen and not force:
             return None

@@ -70,10 +70,25 @@ def load(name: str, raw: bytes) -> Document:
             doc.findings.append(DUPLICATE_KEY(pointer, f"key {key!r} is repeated in this object",
                                               offset=offset))
     except json.JSONDecodeError as exc:
-        return _yaml_template(doc) or _syntax_error(doc, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)
+        return _yaml_template(doc) or _yaml_not_template(doc) or \
+            _syntax_error(doc, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)
     except RecursionError:
         return _syntax_error(doc, "invalid JSON: nested too deeply", 1, 1)
     return doc
+
+
+def _yaml_not_template(doc: Document) -> Document | None:
+    """YAML that is no CloudFormation template: said so (YAML is read for templates only; a
+    definition, a CLI input or a Parameters object is JSON), not called invalid JSON."""
+    import yaml
+    try:
+        value = yaml.safe_load(doc.text)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    if not isinstance(value, (dict, list)):
+        return None
+    return _syntax_error(doc, "this is YAML but no CloudFormation template (it has no Resources): dadc reads YAML "
+                              "for templates only; a definition, a CLI input or a Parameters object is JSON", 1, 1)
 
 
 def _yaml_template(doc: Document) -> Document | None:
