@@ -11,7 +11,7 @@ from common import ROOT
 
 def main() -> None:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "connector", "conformance"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dadc", "conformance"], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     summary = proc.stdout.strip().splitlines()[-1]
     print(f"| `dadc conformance` (recorded engine, all versions and scenarios) | {seconds:.1f} s ({summary}) | under 10 s |")

@@ -29,7 +29,7 @@ def main() -> None:
     manual_file.write_text(text)
     compose = ["docker", "compose", "-p", PROJECT, "-f", str(manual_file)]
     by_hand = [compose + ["pull"], compose + ["down"], compose + ["up", "-d"]]
-    dadc = [[sys.executable, "-m", "connector", "deploy", "--definition", str(definition)]]
+    dadc = [[sys.executable, "-m", "dadc", "deploy", "--definition", str(definition)]]
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
                                capture_output=True, text=True).stdout.split()
     if leftovers:

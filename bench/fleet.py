@@ -23,7 +23,7 @@ from pathlib import Path
 import boto3
 from common import ROOT, cpu_with_children, load_testbed, memory_kb
 
-from conformance.engines.base import install_fakes
+from dadc.conformance.engines.base import install_fakes
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 POLL = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
@@ -107,7 +107,7 @@ def main() -> None:
             device_env = dict(os.environ, PATH=f"{work / 'bin'}:{os.environ['PATH']}", DADC_JOURNAL=str(d / "journal"),
                               DADC_FAKE_STATE=str(d / "engine"), DADC_LOCK_DIR=str(d / "locks"))  # its own engine
             devices.append(subprocess.Popen(
-                [sys.executable, "-m", "connector", "run", "--definition", f"s3://{bucket}/{KEY}",
+                [sys.executable, "-m", "dadc", "run", "--definition", f"s3://{bucket}/{KEY}",
                  "--poll", str(POLL), "--destination", str(d / "dest"), "--state-dir", str(d / "state"),
                  "--device-id", f"dev{i:04d}", "--status-topic-prefix", "fleet/{device}/", "--mqtt", env["DADC_MQTT"],
                  "--compose-command", "docker-compose", "--compose-env", "DADC_JOURNAL", "--compose-env", "DADC_FAKE_STATE"],

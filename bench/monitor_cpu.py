@@ -12,9 +12,9 @@ import sys
 from common import ROOT, compose_text, load_testbed
 
 sys.path.insert(0, str(ROOT))
-from connector.runtime import monitor  # noqa: E402
-from connector.runtime.seams.compose import project_name  # noqa: E402
-from connector.runtime.seams.docker import Docker  # noqa: E402
+from dadc.runtime import monitor  # noqa: E402
+from dadc.runtime.seams.compose import project_name  # noqa: E402
+from dadc.runtime.seams.docker import Docker  # noqa: E402
 
 CONTAINERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 CYCLES = int(sys.argv[2]) if len(sys.argv) > 2 else 20

@@ -44,7 +44,7 @@ def main() -> None:
     definition, dest, _ = setup_definition(SERVICES, version=7)
     bucket = __import__("json").loads(definition.read_text())["Connectors"][0]["Parameters"]["DockerComposeFileS3Bucket"]
     s3 = boto3.client("s3", region_name="us-east-1")
-    dadc = [sys.executable, "-m", "connector", "deploy", "--definition", str(definition),
+    dadc = [sys.executable, "-m", "dadc", "deploy", "--definition", str(definition),
             "--health-gate", "60", "--health-stable", "2"]
     totals, ups, verified = [], [], []
     try:
@@ -62,7 +62,7 @@ def main() -> None:
             ups.append(up)
             verified.append(when(text, "is running again") - failed)  # and its own gate passed
     finally:
-        subprocess.run([sys.executable, "-m", "connector", "stop", "--definition", str(definition)], cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "dadc", "stop", "--definition", str(definition)], cwd=ROOT,
                        capture_output=True)
     total, up, gated = statistics.median(totals), statistics.median(ups), statistics.median(verified)
     print(f"| failed gate to the previous release running again, {SERVICES} services (`bench/rollback.py`, "

@@ -28,7 +28,7 @@ def measure(label: str, mqtt: list[str], s3: bool = False) -> None:
         boto3.client("s3", region_name="us-east-1").put_object(Bucket=bucket, Key="definition.json",
                                                                Body=definition.read_bytes())
         where, extra = f"s3://{bucket}/definition.json", ["--poll", str(POLL), "--state-dir", str(dest.parent / "state")]
-    run = subprocess.Popen([sys.executable, "-m", "connector", "run", "--definition", where, *extra, *mqtt],
+    run = subprocess.Popen([sys.executable, "-m", "dadc", "run", "--definition", where, *extra, *mqtt],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 120
     while "no containers" not in (line := run.stderr.readline()) and "container " not in line:

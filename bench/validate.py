@@ -54,7 +54,7 @@ def template(resources: int = 500, definitions: int = 200) -> str:
 
 def main() -> None:
     dadc = shutil.which("dadc")
-    entry = [dadc] if dadc else [sys.executable, "-m", "connector"]
+    entry = [dadc] if dadc else [sys.executable, "-m", "dadc"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "one.json").write_text(json.dumps(DEFINITION, indent=2))

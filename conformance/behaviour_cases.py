@@ -13,7 +13,7 @@ HIDDEN = ("ps", "version", "logout", "inspect", "image")  # observation, not beh
 
 
 def cases_root() -> Path:
-    return Path(str(resources.files("conformance") / "cases"))
+    return Path(str(resources.files("dadc.conformance") / "cases"))
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CaseError(ValueError):
 def versions_of(text: str) -> list[int]:
     """'4' -> [4]; '1-3' -> [1, 2, 3]; '1,5-7' -> [1, 5, 6, 7]; '5-' -> 5 and every later version
     the profiles know (a new version inherits the newest expectation until a case says otherwise)."""
-    from connector import profiles
+    from dadc import profiles
     newest = max(profiles.known_versions())
     out: list[int] = []
     for part in text.split(","):

@@ -1,8 +1,8 @@
 """docs/conformance.md: the versions x scenarios matrix from a recorded-engine run (scripts/gen-docs)."""
 from __future__ import annotations
 
-from conformance import runner
-from conformance.reporters import MarkdownReporter
+from dadc.conformance import runner
+from dadc.conformance.reporters import MarkdownReporter
 
 
 def render(results: list[runner.CaseResult] | None = None) -> str:

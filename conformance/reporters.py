@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from xml.etree import ElementTree as ET
 
-from conformance.runner import CaseResult
+from dadc.conformance.runner import CaseResult
 
 MARK = {"pass": "✓", "fail": "✗", "skip": "–", "error": "!"}
 

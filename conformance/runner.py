@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.behaviour_cases import BehaviourCase, discover, one_per_group
-from conformance.engines.base import Engine, Skip, quiet
+from dadc.conformance.behaviour_cases import BehaviourCase, discover, one_per_group
+from dadc.conformance.engines.base import Engine, Skip, quiet
 
 
 
@@ -36,9 +36,9 @@ def parse_versions(text: str | None) -> set[int] | None:
 
 def make_engine(name: str, compose_files: dict, compose_command: str | None = None) -> Engine:  # type: ignore[type-arg]
     if name == "recorded":
-        from conformance.engines.recorded import RecordedEngine
+        from dadc.conformance.engines.recorded import RecordedEngine
         return RecordedEngine(compose_files)
-    from conformance.engines.docker import DockerEngine
+    from dadc.conformance.engines.docker import DockerEngine
     return DockerEngine(compose_files, compose_command)
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.behaviour_cases import cases_root
-from connector.validation.engine import exit_code, validate_bytes
+from dadc.conformance.behaviour_cases import cases_root
+from dadc.validation.engine import exit_code, validate_bytes
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,14 @@ class ValidationCase:
         if "compose" in self.spec:  # a compose file: `dadc validate --compose`, judged as written
             import tempfile
 
-            from connector.validation.compose_check import compose_result
+            from dadc.validation.compose_check import compose_result
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / f"{self.name}.yml"
                 path.write_text(self.spec["compose"])
                 result = compose_result(str(path), strict, cli=False)
         else:
             result = validate_bytes(f"{self.name}.json", self.raw(), version=_version(self.spec), strict=strict)
-        from connector.validation.selection import Selection, apply
+        from dadc.validation.selection import Selection, apply
         result = apply(result, Selection(tuple(self.spec.get("ignore_checks", ())),
                                          tuple(self.spec.get("include_checks", ()))))
         problems = []

@@ -1,3 +1,3 @@
-from connector.cli import entry
+from dadc.cli import entry
 
 entry()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from connector import profiles
-from connector.errors import InvalidParameter
+from dadc import profiles
+from dadc.errors import InvalidParameter
 
 _CONNECTOR_ARN = re.compile(
     r"arn:(?P<partition>[^:]*):greengrass:(?P<region>[^:]*):(?P<account>[^:]*):"
@@ -31,6 +31,14 @@ class ConnectorRef:
     partition: str | None = None
     region: str | None = None
     arn: str | None = None
+
+
+def partition_of(region: str) -> str | None:
+    """The partition a region belongs to (botocore's patterns, in parameters.json)."""
+    for partition, pattern in profiles.settings()["partitions"].items():
+        if re.fullmatch(pattern, region):
+            return str(partition)
+    return None
 
 
 def region_ok(partition: str, region: str) -> bool:

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from connector import options
+from dadc import options
 
 FORMATS = ("text", "json")
 # The reporter registries, spelled out so parsing arguments imports no reporter (tests keep them equal).
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from connector import __version__
+    from dadc import __version__
     return __version__
 
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     module, func = args.handler.split(":")
-    handler = getattr(importlib.import_module(f"connector.commands.{module}"), func)
+    handler = getattr(importlib.import_module(f"dadc.commands.{module}"), func)
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ def data_dir(name: str) -> Traversable:
     chosen = os.environ.get("DADC_DATA_DIR")
     if chosen and (Path(chosen) / name).is_dir():
         return Path(chosen) / name
-    installed = resources.files("connector") / name
+    installed = resources.files("dadc") / name
     if installed.is_dir():
         return installed
     return _SOURCE_ROOT / name

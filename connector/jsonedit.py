@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connector.validation.positions import PositionMap
+from dadc.validation.positions import PositionMap
 
 
 @dataclass(frozen=True)

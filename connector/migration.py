@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector import profiles
-from connector.plan import Observed, plan_start, plan_stop
+from dadc import profiles
+from dadc.plan import Observed, plan_start, plan_stop
 
 REDEPLOY = Observed(previous_file=True, project_running=True)
 COMPOSE_KINDS = ("pull", "down", "remove", "up")

@@ -197,7 +197,7 @@ def systemd_unit() -> str:
     """systemd/dadc.service, with every option of `dadc run` listed from the same fields, and its
     stop timeout from the versions' stop limits: SIGTERM interrupts a start, and the whole stop
     (the interrupt, down, the report) ends within the limit, so systemd never kills it midway."""
-    from connector import profiles
+    from dadc import profiles
     limit = max(p.stop_timeout_seconds for p in profiles.registry().values())
     lines = [
         "# dadc as the Docker application deployment connector of a device.",

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from connector.profiles import Command, Profile, settings
-from connector.steps import (BeforeCurrent, Ending, Fallback, File, Guard, Kind, LastGood, PreviousGood, Ref,
+from dadc.profiles import Command, Profile, settings
+from dadc.steps import (BeforeCurrent, Ending, Fallback, File, Guard, Kind, LastGood, PreviousGood, Ref,
                              StandIn, Target)
 
 if TYPE_CHECKING:
-    from connector.options import RuntimeOptions
+    from dadc.options import RuntimeOptions
 
 # a sequence entry's `of` -> the file a step works on
 FILES = {"new": File.INCOMING, "previous": File.CURRENT, "current": File.CURRENT}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any, Callable
 
-from connector.plan import Step
-from connector.steps import BeforeCurrent, Ending, Fallback, File, Guard, Kind, LastGood, PreviousGood, Ref, Target
+from dadc.plan import Step
+from dadc.steps import BeforeCurrent, Ending, Fallback, File, Guard, Kind, LastGood, PreviousGood, Ref, Target
 
 if TYPE_CHECKING:
-    from connector.runtime.context import Context
+    from dadc.runtime.context import Context
 
 FALLBACKS = {Fallback.FORCE_REMOVE: "on failure: remove the project's containers by label",
              Fallback.OFFLINE: "if it cannot be reached (not if refused): the local copy",

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from connector import steps
-from connector.data import data_dir, load_json
-from connector.errors import UnknownVersion
+from dadc import steps
+from dadc.data import data_dir, load_json
+from dadc.errors import UnknownVersion
 
 COMMANDS = ("fetch", "login", "pull", "down", "up")  # what a version's sequence may name
 

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from connector import profiles
+from dadc import profiles
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE = "https://dadc.dev/schemas/"

@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
-from connector.options import RuntimeOptions
-from connector.runtime import context, starting, stopping
-from connector.runtime.context import Hooks
+from dadc.conformance.behaviour_cases import BehaviourCase, compare, file_hash, normalise
+from dadc.options import RuntimeOptions
+from dadc.runtime import context, starting, stopping
+from dadc.runtime.context import Hooks
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 KEY = "conformance/docker-compose.yml"
@@ -62,7 +62,7 @@ def patched_environ(**values: str | None) -> Iterator[None]:
 
 
 class Engine:
-    """Runs one case: upload, start and stop through connector.runtime's starting and stopping, journal, compare."""
+    """Runs one case: upload, start and stop through dadc.runtime.s starting and stopping, journal, compare."""
 
     name = "base"
     images: dict[str, str] = {}
@@ -201,12 +201,12 @@ class Engine:
 
 
     def _rollback(self, options: RuntimeOptions, to: str, sink: Any) -> None:
-        from connector.errors import DadcError
-        from connector.plan import plan_rollback
-        from connector.runtime import executor
-        from connector.runtime.handlers.recovery import restored
-        from connector.runtime.session import Session
-        from connector.runtime.status import failure
+        from dadc.errors import DadcError
+        from dadc.plan import plan_rollback
+        from dadc.runtime import executor
+        from dadc.runtime.handlers.recovery import restored
+        from dadc.runtime.session import Session
+        from dadc.runtime.status import failure
         rollback_options = replace(options, to=to or None)
         try:
             ctx = context.for_options(rollback_options, self.hooks())
@@ -225,8 +225,8 @@ class UnderRun:
     (not in a `dadc deploy` child), on this engine, exactly as the child would run them."""
 
     def __init__(self, engine: Engine, options: RuntimeOptions, definition: Path, version: int) -> None:
-        from connector.runtime import definitions, lifecycle
-        from connector.runtime.seams import aws
+        from dadc.runtime import definitions, lifecycle
+        from dadc.runtime.seams import aws
         self.engine, self.path, self.version = engine, definition, version
         self.options = options if options.definition == str(definition) else replace(options, definition=str(definition))
         self.sink = CapturingSink()
@@ -260,10 +260,13 @@ def install_fakes(bin_dir: Path) -> Path:
     """The recording docker and docker-compose (conformance/engines/fakes) as executables, for what
     runs them as programs: the docker engine's recording, the contract test, the fleet bench. Each
     runs this interpreter with -E -S (no site: the fakes need only the standard library)."""
-    import conformance
-    home = Path(conformance.__file__).resolve().parent.parent  # where this harness is imported from
+    from dadc.conformance.engines import fakes
+    folder = Path(fakes.__file__).resolve().parent  # loaded from its own folder, as a package of its own
     bin_dir.mkdir()
-    code = f"import sys; sys.path.insert(0, {str(home)!r}); from conformance.engines.fakes import main; sys.exit(main())"
+    code = ("import sys, importlib.util as u; "
+            f"s = u.spec_from_file_location('dadc_fakes', {str(folder / '__init__.py')!r}, "
+            f"submodule_search_locations=[{str(folder)!r}]); m = u.module_from_spec(s); "
+            "sys.modules['dadc_fakes'] = m; s.loader.exec_module(m); sys.exit(m.main())")
     for tool in ("docker", "docker-compose"):
         target = bin_dir / tool
         target.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -E -S -c {shlex.quote(code)} {tool} \"$@\"\n")

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from conformance.engines.base import KEY, Engine, EngineError, Skip, patched_environ
-from connector.runtime.seams import compose
+from dadc.conformance.engines.base import KEY, Engine, EngineError, Skip, patched_environ
+from dadc.runtime.seams import compose
 
 PROJECT_FILTER = f"label={compose.PROJECT_LABEL}={compose.project_name()}"  # versions/parameters.json
 NEEDED = ("AWS_ENDPOINT_URL", "DADC_OPEN_REGISTRY", "DADC_REGISTRY", "DADC_REGISTRY_USER",
@@ -45,8 +45,8 @@ class BrokerSink:
 
         import paho.mqtt.client as mqtt
 
-        from connector.runtime.seams.mqtt import MqttSettings, MqttSink
-        from connector.runtime.status import topic
+        from dadc.runtime.seams.mqtt import MqttSettings, MqttSink
+        from dadc.runtime.status import topic
         self.received: list[dict[str, Any]] = []
         self.published = 0
         ready: "queue.Queue[bool]" = queue.Queue()

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from conformance.engines import fakes
-from conformance.engines.base import KEY, Engine, patched_environ
-from connector.errors import CredentialsUnreachable, InvalidParameter
-from connector.runtime.seams import process
-from connector.runtime.seams.s3 import Fetched, SourceUnreachable
-from connector.runtime.seams.secrets import Login, parse_secret
+from dadc.conformance.engines import fakes
+from dadc.conformance.engines.base import KEY, Engine, patched_environ
+from dadc.errors import CredentialsUnreachable, InvalidParameter
+from dadc.runtime.seams import process
+from dadc.runtime.seams.s3 import Fetched, SourceUnreachable
+from dadc.runtime.seams.secrets import Login, parse_secret
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-conformance-AbCdEf"
 

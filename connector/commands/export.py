@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from connector.errors import DadcError, InvalidParameter
-from connector.ggv2 import artifacts, component, notes
-from connector.ggv2.inputs import ExportOptions, gather
-from connector.options import RuntimeOptions
-from connector.runtime import definitions
-from connector.runtime.seams.aws import factory
+from dadc.errors import DadcError, InvalidParameter
+from dadc.ggv2 import artifacts, component, notes
+from dadc.ggv2.inputs import ExportOptions, gather
+from dadc.options import RuntimeOptions
+from dadc.runtime import definitions
+from dadc.runtime.seams.aws import factory
 
 
 def _dependency_versions(pairs: list[str] | None) -> dict[str, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from connector import arn, profiles
-from connector.data import data_dir
-from connector.errors import DadcError
+from dadc import arn, profiles
+from dadc.data import data_dir
+from dadc.errors import DadcError
 
 COL = 16
 

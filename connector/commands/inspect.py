@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Any
 
-from connector.commands.runtime import interrupt_on_signals, read_options
-from connector.domain.release import Entry
-from connector.errors import DadcError, DefinitionUnreadable
+from dadc.commands.runtime import interrupt_on_signals, read_options
+from dadc.domain.release import Entry
+from dadc.errors import DadcError, DefinitionUnreadable
 
 PLAN_FORMATS = ("text", "json")
 STATUS_FORMATS = ("text", "json")
@@ -18,8 +18,8 @@ STATUS_FORMATS = ("text", "json")
 
 def _facts(ctx: Any, opts: Any) -> tuple[dict[str, Any], Any]:
     """The plan's header facts, each one 'unknown' where this host cannot give it."""
-    from connector.plan import Observed
-    from connector.runtime.starting import observe
+    from dadc.plan import Observed
+    from dadc.runtime.starting import observe
     facts: dict[str, Any] = {"version": ctx.config.profile.version}
     try:
         cli = ctx.compose
@@ -44,9 +44,9 @@ def _facts(ctx: Any, opts: Any) -> tuple[dict[str, Any], Any]:
 
 
 def plan(args: argparse.Namespace) -> int:
-    from connector.plan import Observed, plan_rollback, plan_start, plan_stop, retry_policy
-    from connector.planview import describe, to_json
-    from connector.runtime import context
+    from dadc.plan import Observed, plan_rollback, plan_start, plan_stop, retry_policy
+    from dadc.planview import describe, to_json
+    from dadc.runtime import context
     opts = read_options(args, log=False)
     if isinstance(opts, int):
         return opts
@@ -106,11 +106,11 @@ def plan(args: argparse.Namespace) -> int:
 def _validate_first(opts: Any) -> int | None:
     """`dadc plan` is `dadc validate` plus the steps: a definition validate refuses is refused here,
     with the same findings and exit code; None when it validates."""
-    from connector import arn
-    from connector.runtime import definitions
-    from connector.runtime.seams import aws
-    from connector.validation.engine import exit_code, validate_bytes
-    from connector.validation.reporters import TextReporter
+    from dadc import arn
+    from dadc.runtime import definitions
+    from dadc.runtime.seams import aws
+    from dadc.validation.engine import exit_code, validate_bytes
+    from dadc.validation.reporters import TextReporter
     try:
         source = definitions.resolve(opts, aws.factory(None)).source
         raw = source.read(force=True)
@@ -129,7 +129,7 @@ def _validate_first(opts: Any) -> int | None:
 def _risky(ctx: Any, gate: float | None = None, stable: float = 0.0) -> list[str]:
     """The local copy's settings that hand a container the host (the file S3 serves next is judged
     at the start, in its log), and what the gate cannot see in time."""
-    from connector.validation import rules_compose
+    from dadc.validation import rules_compose
     try:
         raw = ctx.dest.local_copy() if ctx.dest.root.is_dir() else None
     except DadcError as exc:
@@ -159,7 +159,7 @@ def _images(e: Entry) -> str:
 def status(args: argparse.Namespace) -> int:
     """The current deployment, the last good one, the releases that failed, the history, and the
     containers; exit 1 when the history cannot be read (said first)."""
-    from connector.runtime import context
+    from dadc.runtime import context
     opts = read_options(args, log=False)
     if isinstance(opts, int):
         return opts

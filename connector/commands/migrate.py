@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector import arn, jsonedit, migration, profiles
-from connector.errors import DadcError
-from connector.validation.document import load
-from connector.validation.engine import validate_bytes
-from connector.validation.positions import PositionMap, join
+from dadc import arn, jsonedit, migration, profiles
+from dadc.errors import DadcError
+from dadc.validation.document import load
+from dadc.validation.engine import validate_bytes
+from dadc.validation.positions import PositionMap, join
 
 
 def diff(args: argparse.Namespace) -> int:

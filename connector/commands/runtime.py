@@ -7,10 +7,10 @@ import signal
 import sys
 from dataclasses import replace
 
-from connector.errors import DadcError, UsageError
-from connector.options import RuntimeOptions
-from connector.runtime import logsetup, sinks
-from connector.runtime.status import failure
+from dadc.errors import DadcError, UsageError
+from dadc.options import RuntimeOptions
+from dadc.runtime import logsetup, sinks
+from dadc.runtime.status import failure
 
 log = logging.getLogger("dadc")
 INTERRUPTED = 143  # 128 + SIGTERM: a command a signal stopped between (or in) its steps
@@ -21,7 +21,7 @@ def options(args: argparse.Namespace) -> RuntimeOptions:
     own secrets (AWS credentials, the MQTT password) never go to docker, so naming one is bad usage."""
     import re
 
-    from connector.runtime.context import NEVER
+    from dadc.runtime.context import NEVER
     opts = RuntimeOptions.from_namespace(args)
     names = list(opts.compose_env)
     if opts.compose_env_file:
@@ -64,7 +64,7 @@ def interrupt_on_signals() -> None:
     """SIGTERM and SIGINT end the running docker or compose command (its whole process group) and
     skip the rest of the steps (runtime/seams/process.py); every command that changes or reads the
     engine handles them so, and none leaves a compose group running."""
-    from connector.runtime.seams import process
+    from dadc.runtime.seams import process
 
     def handler(signum: int, frame: object) -> None:
         log.warning("received %s: interrupting", signal.Signals(signum).name)
@@ -74,7 +74,7 @@ def interrupt_on_signals() -> None:
 
 
 def interrupted() -> bool:
-    from connector.runtime.seams import process
+    from dadc.runtime.seams import process
     try:
         process.check_interrupt()
     except DadcError:
@@ -85,8 +85,8 @@ def interrupted() -> bool:
 def deploy(args: argparse.Namespace) -> int:
     import os
 
-    from connector.runtime import starting
-    from connector.runtime.seams import process
+    from dadc.runtime import starting
+    from dadc.runtime.seams import process
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
@@ -110,9 +110,9 @@ def deploy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from connector.runtime import context, definitions
-    from connector.runtime.lifecycle import Runner
-    from connector.runtime.seams import aws
+    from dadc.runtime import context, definitions
+    from dadc.runtime.lifecycle import Runner
+    from dadc.runtime.seams import aws
     prepared = _prepare(args)
     if isinstance(prepared, int):
         return prepared
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
-    from connector.runtime import stopping
+    from dadc.runtime import stopping
     opts = read_options(args)
     if isinstance(opts, int):
         return opts
@@ -149,10 +149,10 @@ def rollback(args: argparse.Namespace) -> int:
     """Back to the last good deployment (or --to REF), by hand: the planned sequence (gated when
     --health-gate is given), the same steps a failed gate's recovery runs. A signal stops it
     between steps (the running one's command ended), saying which steps ran."""
-    from connector.plan import plan_rollback
-    from connector.runtime import context, executor
-    from connector.runtime.handlers.recovery import restored
-    from connector.runtime.session import Session
+    from dadc.plan import plan_rollback
+    from dadc.runtime import context, executor
+    from dadc.runtime.handlers.recovery import restored
+    from dadc.runtime.session import Session
     opts = read_options(args)
     if isinstance(opts, int):
         return opts

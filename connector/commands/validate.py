@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from connector.errors import DadcError
-from connector.validation.engine import FileResult, exit_code, validate_bytes
-from connector.validation.findings import Finding
+from dadc.errors import DadcError
+from dadc.validation.engine import FileResult, exit_code, validate_bytes
+from dadc.validation.findings import Finding
 
 
 def _read(name: str) -> bytes | FileResult:
@@ -22,14 +22,14 @@ def _read(name: str) -> bytes | FileResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    from connector.validation.reporters import REPORTERS
+    from dadc.validation.reporters import REPORTERS
 
     if not args.files and not args.compose:
         print("dadc validate: give a definition FILE, or --compose FILE", file=sys.stderr)
         return 2
     version = None
     if args.version:
-        from connector import arn
+        from dadc import arn
         try:
             version = arn.resolve(args.version).version
         except DadcError as exc:
@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     preflight = _preflight(args)
     if isinstance(preflight, int):
         return preflight
-    from connector.errors import UsageError
-    from connector.validation import selection
+    from dadc.errors import UsageError
+    from dadc.validation import selection
     try:
         chosen = selection.configured().plus(args.ignore_checks, args.include_checks)
     except UsageError as exc:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             result = _with_role_policy(result, raw, *preflight, strict=args.strict)
         results.append(result)
     if args.compose:
-        from connector.validation.compose_check import compose_result
+        from dadc.validation.compose_check import compose_result
         results.append(compose_result(args.compose, args.strict))
     results = [selection.apply(r, chosen) for r in results]
     print(REPORTERS[args.format]().render(results, args.strict))
@@ -65,13 +65,13 @@ def _preflight(args: argparse.Namespace) -> tuple[dict, list[str]] | int | None:
     """The role policy (and the compose file's images) for the group role preflight."""
     if not args.role_policy:
         return None
-    from connector.validation import rolepolicy
+    from dadc.validation import rolepolicy
     try:
         with open(args.role_policy, "rb") as handle:
             policy = rolepolicy.load(handle.read())
         images: list[str] = []
         if args.compose:
-            from connector.domain import composefile
+            from dadc.domain import composefile
             with open(args.compose, "rb") as handle:
                 doc = composefile.load(handle.read())
             services = doc.get("services", doc) if isinstance(doc, dict) else {}
@@ -87,8 +87,8 @@ def _with_role_policy(result: FileResult, raw: bytes, policy: dict, images: list
                       *, strict: bool) -> FileResult:
     from dataclasses import replace
 
-    from connector.validation import rolepolicy
-    from connector.validation.document import load
+    from dadc.validation import rolepolicy
+    from dadc.validation.document import load
     positions = load(result.file, raw).positions
     for connector in result.connectors:
         for f in rolepolicy.check(connector, policy, images):

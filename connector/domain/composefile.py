@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from connector.errors import ComposeFileError
+from dadc.errors import ComposeFileError
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 100_000  # compose v2 caps alias/node visits at the same figure

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from connector import __version__
-from connector.errors import DadcError, InvalidParameter, SourceError
-from connector.ggv2.inputs import ExportOptions, Inputs, split_s3
-from connector.runtime.seams import process
+from dadc import __version__
+from dadc.errors import DadcError, InvalidParameter, SourceError
+from dadc.ggv2.inputs import ExportOptions, Inputs, split_s3
+from dadc.runtime.seams import process
 
 HELPER = "registry_login.py"
 
@@ -99,7 +99,7 @@ def make(inputs: Inputs, options: ExportOptions, component: str) -> list[Artifac
     else:
         made.append(Artifact("compose-object", f"s3://{bucket}/{key}"))
     if inputs.secrets:
-        helper = (resources.files("connector.ggv2") / HELPER).read_bytes()
+        helper = (resources.files("dadc.ggv2") / HELPER).read_bytes()
         made.append(Artifact("helper", _prefix(options, component, "registry secrets need the login helper") + HELPER,
                              helper))
     made += [Artifact("image", "docker:" + image) for image in inputs.images.artifacts]
@@ -129,7 +129,7 @@ def upload(artifacts: list[Artifact], region: str | None) -> list[str]:
     """Put each made artifact at its URI (a pinned compose file: copy_object from that version)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from connector.runtime.seams.aws import factory
+    from dadc.runtime.seams.aws import factory
     s3 = factory(region)().client("s3")  # type: ignore[attr-defined]
     done = []
     for a in artifacts:

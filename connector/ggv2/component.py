@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector import __version__
-from connector import options as dadc_options
-from connector.data import load_json
-from connector.ggv2 import scripts
-from connector.ggv2.artifacts import Artifact
-from connector.ggv2.inputs import ExportOptions, Inputs
+from dadc import __version__
+from dadc import options as dadc_options
+from dadc.data import load_json
+from dadc.ggv2 import scripts
+from dadc.ggv2.artifacts import Artifact
+from dadc.ggv2.inputs import ExportOptions, Inputs
 
 DAM = "aws.greengrass.DockerApplicationManager"
 TES = "aws.greengrass.TokenExchangeService"

@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector.domain.images import parse as parse_image
-from connector.errors import DadcError, InvalidParameter
-from connector.errors import ComposeFileError
-from connector.domain import composefile
-from connector.runtime import settings
-from connector.validation.engine import LocatedConnector
+from dadc.domain.images import parse as parse_image
+from dadc.errors import DadcError, InvalidParameter
+from dadc.errors import ComposeFileError
+from dadc.domain import composefile
+from dadc.runtime import settings
+from dadc.validation.engine import LocatedConnector
 
 STYLES = ("dadc", "native")
 FORMATS = ("yaml", "json")
@@ -168,7 +168,7 @@ def _compose(config: settings.Config, options: ExportOptions) -> tuple[bytes | N
     key = config.params["DockerComposeFileS3Key"]
     pinned = config.params.get("DockerComposeFileS3Version")
     where = f"s3://{bucket}/{key}" + (f" (version {pinned})" if pinned else "")
-    from connector.runtime.seams.aws import factory
+    from dadc.runtime.seams.aws import factory
     try:
         fetched = factory(config.region)().fetch(bucket, key, pinned)
     except DadcError as exc:

@@ -7,10 +7,10 @@ import json
 import shlex
 from typing import Any
 
-from connector.domain.images import parse as parse_image
-from connector.runtime.status import topic
-from connector.ggv2.artifacts import Artifact, s3_location
-from connector.ggv2.inputs import ExportOptions, Inputs
+from dadc.domain.images import parse as parse_image
+from dadc.runtime.status import topic
+from dadc.ggv2.artifacts import Artifact, s3_location
+from dadc.ggv2.inputs import ExportOptions, Inputs
 
 EXACT, APPROX, NONE = "exact", "approximate", "no equivalent"
 

@@ -9,14 +9,14 @@ Every value reaches the shell through the environment, never pasted into the scr
 with a quote or a `$` cannot change what runs."""
 from __future__ import annotations
 
-from connector import options as dadc_options
-from connector import plan
-from connector.ggv2.inputs import Inputs
-from connector.profiles import Command
-from connector.domain.labels import PROJECT_LABEL
-from connector.profiles import project_name
+from dadc import options as dadc_options
+from dadc import plan
+from dadc.ggv2.inputs import Inputs
+from dadc.profiles import Command
+from dadc.domain.labels import PROJECT_LABEL
+from dadc.profiles import project_name
 
-from connector.steps import Kind
+from dadc.steps import Kind
 
 COMPOSE_NAME = "docker-compose.yml"
 # What each planned step becomes in an exported component. The dadc style runs dadc, so every step

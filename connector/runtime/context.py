@@ -10,23 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from connector.domain.release import Source
-from connector.errors import InvalidParameter
-from connector.options import RuntimeOptions
-from connector.plan import PlanOptions
-from connector.runtime import definitions, dockeruser
-from connector.runtime.seams import aws, compose, process
-from connector.runtime.seams.aws import Cloud
-from connector.runtime.seams.docker import Docker
-from connector.runtime.seams.local import Destination
-from connector.runtime.seams.lock import ProjectLock
-from connector.runtime.seams.state import StateDir
-from connector.runtime.seams.state import default_state_dir
-from connector.runtime.settings import Config
-from connector.runtime.workspace import Workspace
+from dadc.domain.release import Source
+from dadc.errors import InvalidParameter
+from dadc.options import RuntimeOptions
+from dadc.plan import PlanOptions
+from dadc.runtime import definitions, dockeruser
+from dadc.runtime.seams import aws, compose, process
+from dadc.runtime.seams.aws import Cloud
+from dadc.runtime.seams.docker import Docker
+from dadc.runtime.seams.local import Destination
+from dadc.runtime.seams.lock import ProjectLock
+from dadc.runtime.seams.state import StateDir
+from dadc.runtime.seams.state import default_state_dir
+from dadc.runtime.settings import Config
+from dadc.runtime.workspace import Workspace
 
 if TYPE_CHECKING:
-    from connector.domain.composefile import ComposeProject
+    from dadc.domain.composefile import ComposeProject
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Context:
 
     def read_project(self, file: Path, where: str, timeout: float | None = None,
                      needs: tuple[str, ...] = ()) -> "ComposeProject":
-        from connector.plan import limit
+        from dadc.plan import limit
         return self.compose.read_project(file, self.dest.root, where, env=self.env, run_as=self.run_as,
                                          timeout=timeout or limit("config"), needs=needs,
                                          dotenv=self.dest.read(".env") if self.compose.generation == 1 else None)

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 from urllib.parse import urlsplit
 
-from connector.errors import DefinitionUnreadable, InvalidParameter, SourceError, Unreachable
-from connector.options import RuntimeOptions
-from connector.runtime.seams.aws import Cloud
-from connector.runtime.seams.s3 import Fetched
-from connector.runtime.seams.local import atomic_write
+from dadc.errors import DefinitionUnreadable, InvalidParameter, SourceError, Unreachable
+from dadc.options import RuntimeOptions
+from dadc.runtime.seams.aws import Cloud
+from dadc.runtime.seams.s3 import Fetched
+from dadc.runtime.seams.local import atomic_write
 
 if TYPE_CHECKING:
-    from connector.runtime.settings import Config
+    from dadc.runtime.settings import Config
 
 log = logging.getLogger("dadc.definition")
 
@@ -109,12 +109,12 @@ class S3Object:
     def _fetch(self, etag: str | None) -> Fetched | None:
         if not self.in_child:
             return self.make_cloud().fetch(self.bucket, self.key, None, if_none_match=etag)
-        from connector.runtime import fetchdef
-        from connector.runtime.seams import process
+        from dadc.runtime import fetchdef
+        from dadc.runtime.seams import process
         import os
         root = str(Path(__file__).resolve().parents[2])  # the same dadc as this process, wherever it runs from
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
-        done = process.run([sys.executable, "-m", "connector.runtime.fetchdef", self.name, etag or ""],
+        done = process.run([sys.executable, "-m", "dadc.runtime.fetchdef", self.name, etag or ""],
                            timeout=120, check=False, env=env)
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
@@ -144,7 +144,7 @@ class Definition:
 
     def config(self, raw: bytes) -> "Config":
         """Validated, our connector picked: InvalidParameter names the first error and its place."""
-        from connector.runtime import settings
+        from dadc.runtime import settings
         return settings.from_bytes(self.source.name, raw, version=self.version, connector_id=self.connector_id,
                                    bare=self.bare)
 
@@ -161,7 +161,7 @@ def resolve(options: RuntimeOptions, make_cloud: Callable[[], Cloud]) -> Definit
         raise InvalidParameter("give --definition or --parameters")
     source: Source
     if where.startswith("s3://"):
-        from connector.runtime.seams.state import default_state_dir
+        from dadc.runtime.seams.state import default_state_dir
         source = S3Object(where, make_cloud, Path(options.state_dir or default_state_dir()))
     elif where == "-":
         source = Stdin()

@@ -8,8 +8,8 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from connector.errors import InvalidParameter
-from connector.runtime.seams import process
+from dadc.errors import InvalidParameter
+from dadc.runtime.seams import process
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from connector.errors import DadcError, HealthGateFailed, Interrupted, RecoveryEnded
-from connector.plan import Step
-from connector.runtime.context import Context
-from connector.runtime.handlers import compose, records, recovery, registry, source
-from connector.runtime.seams import process
-from connector.runtime.session import Session
-from connector.steps import Fallback, Kind
+from dadc.errors import DadcError, HealthGateFailed, Interrupted, RecoveryEnded
+from dadc.plan import Step
+from dadc.runtime.context import Context
+from dadc.runtime.handlers import compose, records, recovery, registry, source
+from dadc.runtime.seams import process
+from dadc.runtime.session import Session
+from dadc.steps import Fallback, Kind
 
 log = logging.getLogger("dadc.step")
 
@@ -26,7 +26,7 @@ def execute(ctx: Context, steps: list[Step] | tuple[Step, ...], session: Session
     to it; the recovery ends the start: its `fail` step says what runs, and any failure inside it
     is final (not retried), saying what is left running. A step whose fallback is LOG only logs
     its failure (the start has succeeded already)."""
-    from connector.planview import describe
+    from dadc.planview import describe
     session = session or Session()
     for step in steps:
         process.check_interrupt()  # SIGTERM: the rest is skipped (for the stop sequence)

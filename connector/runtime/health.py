@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from connector.runtime.seams.docker import ContainerState, Docker
+from dadc.runtime.seams.docker import ContainerState, Docker
 
 POLL = 0.5  # seconds between looks at the engine
 

@@ -20,16 +20,16 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from connector.errors import DadcError, InvalidParameter, LockHeld
-from connector.options import RuntimeOptions
-from connector.plan import PlanOptions, retry_policy, stop_timeout
-from connector.runtime import monitor, settings, stopping
-from connector.runtime.context import Context
-from connector.runtime.definitions import Definition, S3Object
-from connector.runtime.starting import FINAL, ROLLED_BACK
-from connector.runtime.seams import process
-from connector.runtime.seams.lock import ENV_FD, ProjectLock
-from connector.runtime.status import Sink, failure, locate
+from dadc.errors import DadcError, InvalidParameter, LockHeld
+from dadc.options import RuntimeOptions
+from dadc.plan import PlanOptions, retry_policy, stop_timeout
+from dadc.runtime import monitor, settings, stopping
+from dadc.runtime.context import Context
+from dadc.runtime.definitions import Definition, S3Object
+from dadc.runtime.starting import FINAL, ROLLED_BACK
+from dadc.runtime.seams import process
+from dadc.runtime.seams.lock import ENV_FD, ProjectLock
+from dadc.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.run")
 DEFAULT_S3_POLL = 300.0
@@ -151,7 +151,7 @@ class Runner:
             return self.start_in(ctx, raw)
         snapshot = ctx.ws.state.write("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
-        argv = [sys.executable, "-m", "connector", "deploy", "--under-run",
+        argv = [sys.executable, "-m", "dadc", "deploy", "--under-run",
                 *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which)]
         assert self.lock is not None
         # the child holds the project's lock with this process (the same open file): if this one is

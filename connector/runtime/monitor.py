@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from connector.runtime.seams.docker import Container, Docker
+from dadc.runtime.seams.docker import Container, Docker
 
 log = logging.getLogger("dadc.monitor")
 

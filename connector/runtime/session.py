@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from connector.domain.release import Entry, Source
+from dadc.domain.release import Entry, Source
 
 if TYPE_CHECKING:  # YAML is imported only by a start, never by the long-lived `dadc run`
-    from connector.domain.composefile import ComposeProject
+    from dadc.domain.composefile import ComposeProject
 
 
 @dataclass

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector import arn, profiles
-from connector.errors import InvalidParameter
-from connector.validation.engine import FileResult, LocatedConnector, validate_bytes
-from connector.validation.findings import Finding
+from dadc import arn, profiles
+from dadc.errors import InvalidParameter
+from dadc.validation.engine import FileResult, LocatedConnector, validate_bytes
+from dadc.validation.findings import Finding
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _pick(connectors: list[LocatedConnector], connector_id: str | None, source: 
     if len(ours) > 1:
         raise InvalidParameter(f"{source}: several DockerApplicationDeployment connectors; pick one with --connector-id"
                                " (in a template, LOGICAL-ID/Id names one)")
-    from connector.validation.rules_parameters import Deferred
+    from dadc.validation.rules_parameters import Deferred
     later = [name for name, value in (ours[0].parameters or {}).items() if isinstance(value, Deferred)]
     if later:  # a template's value CloudFormation decides: dadc cannot run what it cannot know
         raise InvalidParameter(f"{source}: connector {ours[0].id or ours[0].pointer} has parameters CloudFormation "

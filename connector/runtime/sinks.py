@@ -7,9 +7,9 @@ import socket
 from dataclasses import replace
 from typing import Any
 
-from connector.errors import UsageError
-from connector.options import RuntimeOptions
-from connector.runtime.status import LazySink, Sink, StdoutSink, topic
+from dadc.errors import UsageError
+from dadc.options import RuntimeOptions
+from dadc.runtime.status import LazySink, Sink, StdoutSink, topic
 
 
 def device_name(opts: RuntimeOptions) -> str:
@@ -18,7 +18,7 @@ def device_name(opts: RuntimeOptions) -> str:
 
 def mqtt_settings(opts: RuntimeOptions) -> Any:
     """The MQTT settings, checked now: a bad URL, CA or key is bad usage (exit 2) before any deploy."""
-    from connector.runtime.seams.mqtt import MqttSettings
+    from dadc.runtime.seams.mqtt import MqttSettings
     password = None
     if opts.mqtt_password_file:
         try:
@@ -42,7 +42,7 @@ def make(opts: RuntimeOptions, settings: Any, role: str) -> Sink:
     destination folder, so the sink is made once the definition says where that is."""
     if settings is None:
         return StdoutSink()
-    from connector.runtime.seams.mqtt import MqttSink, default_client_id
+    from dadc.runtime.seams.mqtt import MqttSink, default_client_id
     if settings.client_id:
         return MqttSink(settings)
 

@@ -9,14 +9,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from connector.errors import DadcError, RecoveryEnded
-from connector.options import RuntimeOptions
-from connector.plan import Observed, plan_start
-from connector.runtime import context, executor
-from connector.runtime.context import Context, Hooks
-from connector.runtime.session import Session
-from connector.runtime.settings import Config
-from connector.runtime.status import Sink, failure, locate
+from dadc.errors import DadcError, RecoveryEnded
+from dadc.options import RuntimeOptions
+from dadc.plan import Observed, plan_start
+from dadc.runtime import context, executor
+from dadc.runtime.context import Context, Hooks
+from dadc.runtime.session import Session
+from dadc.runtime.settings import Config
+from dadc.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.deploy")
 # `dadc deploy --under-run` exit codes beyond 0 and 1, for the `dadc run` that started it:

@@ -5,7 +5,7 @@ import json
 import sys
 from typing import Any, Callable, Protocol
 
-from connector import profiles
+from dadc import profiles
 
 SUCCESS_TEXT = "Successfully triggered docker-compose up"
 

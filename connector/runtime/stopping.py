@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 
-from connector.errors import DadcError
-from connector.options import RuntimeOptions
-from connector.plan import Observed, plan_stop
-from connector.runtime import context, executor
-from connector.runtime.context import Context, Hooks
+from dadc.errors import DadcError
+from dadc.options import RuntimeOptions
+from dadc.plan import Observed, plan_stop
+from dadc.runtime import context, executor
+from dadc.runtime.context import Context, Hooks
 
 log = logging.getLogger("dadc.stop")
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.domain.release import COMPOSE_NAME, Source, sha256
-from connector.errors import StateError
-from connector.runtime.seams.history import History
-from connector.runtime.seams.local import STAGED, Destination
-from connector.runtime.seams.state import StateDir
+from dadc.domain.release import COMPOSE_NAME, Source, sha256
+from dadc.errors import StateError
+from dadc.runtime.seams.history import History
+from dadc.runtime.seams.local import STAGED, Destination
+from dadc.runtime.seams.state import StateDir
 
 log = logging.getLogger("dadc.workspace")
 STATE = "state.json"
@@ -139,7 +139,7 @@ class Workspace:
 
 def named_files(raw: bytes) -> list[str]:
     """The files a compose file names relative to the project directory (as written)."""
-    from connector.domain import composefile
+    from dadc.domain import composefile
     try:
         documents = composefile.read(raw).documents
     except Exception:  # noqa: BLE001 - a file dadc refuses has no files to keep

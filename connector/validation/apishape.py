@@ -11,10 +11,10 @@ import difflib
 from functools import lru_cache
 from typing import Any, Iterator
 
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import join
-from connector.validation.rules_connectors import CONNECTORS, MEMBER, NAME
-from connector.validation.rules_parameters import SHAPE as PARAMS_SHAPE, TYPE as PARAMS_TYPE, json_string
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import join
+from dadc.validation.rules_connectors import CONNECTORS, MEMBER, NAME
+from dadc.validation.rules_parameters import SHAPE as PARAMS_SHAPE, TYPE as PARAMS_TYPE, json_string
 
 API = "https://docs.aws.amazon.com/greengrass/v1/apireference/definitions-connector.html"
 UNKNOWN_KEY = rule("E0005", "api-unknown-key", "A key the API's shape does not have (botocore's model): the client "

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from connector.validation.positions import join
+from dadc.validation.positions import join
 
 try:  # the C loader is ~15x faster on a large template; the pure one is the fallback
     from yaml import CSafeLoader as _Loader

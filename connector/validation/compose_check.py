@@ -4,9 +4,9 @@ located in the file as written; a file compose refuses is E7008 with compose's r
 place it names."""
 from __future__ import annotations
 
-from connector.errors import DadcError
-from connector.validation.engine import FileResult
-from connector.validation.findings import Finding
+from dadc.errors import DadcError
+from dadc.validation.engine import FileResult
+from dadc.validation.findings import Finding
 
 
 def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
@@ -16,9 +16,9 @@ def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
     file as written (the validation cases: the rules themselves, with no CLI involved)."""
     from pathlib import Path
 
-    from connector.domain import composefile
-    from connector.runtime.seams import compose, process
-    from connector.validation import rules_compose
+    from dadc.domain import composefile
+    from dadc.runtime.seams import compose, process
+    from dadc.validation import rules_compose
     result = FileResult(path)
     try:
         raw = Path(path).read_bytes()

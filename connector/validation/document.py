@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import PositionMap
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import PositionMap
 
 SYNTAX = rule("E0001", "json-syntax", "The file is not UTF-8 JSON, nor a CloudFormation template in YAML; nothing else "
               "can be checked (exit 2).")
@@ -39,7 +39,7 @@ class Document:
     @property
     def template(self) -> bool:
         """A CloudFormation (or `cdk synth`) template: its connectors are in its resources."""
-        from connector.validation.template import is_template
+        from dadc.validation.template import is_template
         return is_template(self.data)
 
     @property
@@ -80,6 +80,8 @@ def load(name: str, raw: bytes) -> Document:
 def _yaml_not_template(doc: Document) -> Document | None:
     """YAML that is no CloudFormation template: said so (YAML is read for templates only; a
     definition, a CLI input or a Parameters object is JSON), not called invalid JSON."""
+    if doc.text.lstrip()[:1] in ("{", "["):
+        return None  # JSON with a mistake (YAML may read it): the JSON error says where
     import yaml
     try:
         value = yaml.safe_load(doc.text)
@@ -96,8 +98,8 @@ def _yaml_template(doc: Document) -> Document | None:
     None (the JSON error stands: definitions are JSON)."""
     if "Resources" not in doc.text:
         return None
-    from connector.validation import cfnyaml
-    from connector.validation.template import is_template
+    from dadc.validation import cfnyaml
+    from dadc.validation.template import is_template
     try:
         data, positions = cfnyaml.load(doc.text)
     except cfnyaml.NotYaml as exc:

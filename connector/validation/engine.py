@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
-from connector import arn, profiles
-from connector.validation import apishape, rules_connectors as rc
-from connector.validation.document import Document, load
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import join
-from connector.validation.rules_parameters import check_parameters
-from connector.validation.rules_secrets import check_secrets
+from dadc import arn, profiles
+from dadc.validation import apishape, rules_connectors as rc
+from dadc.validation.document import Document, load
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import join
+from dadc.validation.rules_parameters import check_parameters
+from dadc.validation.rules_secrets import check_secrets
 
 NEEDS_VERSION = rule("E0004", "needs-version",
                      "A bare Parameters object carries no ARN: give --version N (exit 2 without it).")
@@ -176,9 +176,9 @@ def _units(doc: Document) -> list[tuple[str, str]]:
             for i, c in enumerate(connectors)]
 
 
-def _template(doc: Document, name: str, strict: bool) -> FileResult:
-    from connector.validation import template
-    findings, ours, units, suppressions = template.check(doc.data, doc.positions)
+def _template(doc: Document, name: str, strict: bool, region: str | None = None) -> FileResult:
+    from dadc.validation import template
+    findings, ours, units, suppressions = template.check(doc.data, doc.positions, region)
     result = FileResult(name, template=True, units=units, suppressions=suppressions)
     _place(doc, result, list(doc.findings) + findings, strict)
     result.connectors = [LocatedConnector(c.pointer, c.id, c.ref, c.parameters, tuple(
@@ -198,10 +198,12 @@ def _place(doc: Document, result: FileResult, findings: list[Finding], strict: b
     result.findings.sort(key=lambda f: (f.line, f.column, f.rule))
 
 
-def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict: bool = False) -> FileResult:
+def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict: bool = False,
+                   region: str | None = None) -> FileResult:
+    """region: a template's stack region, when known (cfn-lint's --regions)."""
     doc = load(name, raw)
     if not doc.fatal and doc.template:
-        return _template(doc, name, strict)
+        return _template(doc, name, strict, region)
     findings = list(doc.findings)
     if not doc.fatal:
         findings.extend(_collect(doc, version))

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from connector import __version__
-from connector.validation.engine import FileResult
-from connector.validation.findings import REGISTRY
+from dadc import __version__
+from dadc.validation.engine import FileResult
+from dadc.validation.findings import REGISTRY
 
 
 class TextReporter:

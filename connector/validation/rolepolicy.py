@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import unquote
 
-from connector.domain.images import parse as parse_image
-from connector.validation.engine import LocatedConnector
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import join
+from dadc.domain.images import parse as parse_image
+from dadc.validation.engine import LocatedConnector
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import join
 
 REQS = "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#docker-app-connector-req"
 NOT_ALLOWED = rule("E6001", "role-policy-not-allowed",

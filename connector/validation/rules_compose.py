@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from connector.validation.findings import Finding, rule
+from dadc.validation.findings import Finding, rule
 
 COMPOSE_DOCS = "https://docs.docker.com/reference/compose-file/services/"
 PRIVILEGED = rule("W7001", "compose-privileged", "A service runs `privileged: true`: every device and capability "

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from connector import arn, profiles
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import join
+from dadc import arn, profiles
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import join
 
 API = "https://docs.aws.amazon.com/greengrass/v1/apireference/definitions-connector.html"
 SHAPE = rule("E0003", "document-shape",

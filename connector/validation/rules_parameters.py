@@ -6,10 +6,10 @@ import json
 import ipaddress
 from typing import Any, Iterator
 
-from connector import profiles
-from connector.profiles import Profile
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import join
+from dadc import profiles
+from dadc.profiles import Profile
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import join
 
 SHAPE = rule("E3001", "parameters-shape", "Parameters is an object (a map of string to string).")
 TYPE = rule("E3002", "parameter-type", "Every parameter value is a string: the service takes a map of string to string.")

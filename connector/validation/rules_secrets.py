@@ -6,9 +6,9 @@ import re
 import dataclasses
 from typing import Any, Callable, Iterator
 
-from connector import arn, profiles
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import PositionMap, join, raw_index
+from dadc import arn, profiles
+from dadc.validation.findings import Finding, rule
+from dadc.validation.positions import PositionMap, join, raw_index
 
 SECRETS = "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#access-private-repositories"
 LIST_FORMAT = rule("E4001", "secrets-list-format",

@@ -1,12 +1,14 @@
 """docs/rules.md, generated from the rules' own metadata (scripts/gen-docs; a test keeps it current)."""
 from __future__ import annotations
 
-import connector.validation.apishape  # noqa: F401  -- the API shape rules
-import connector.validation.engine  # noqa: F401  -- importing the engine registers every rule
-import connector.validation.rolepolicy  # noqa: F401  -- and the role-policy preflight's
-import connector.validation.rules_compose  # noqa: F401  -- and the compose file's
-import connector.validation.template  # noqa: F401  -- and the templates'
-from connector.validation.findings import REGISTRY
+import dadc.validation.apishape  # noqa: F401  -- the API shape rules
+import dadc.validation.engine  # noqa: F401  -- importing the engine registers every rule
+import dadc.validation.rolepolicy  # noqa: F401  -- and the role-policy preflight's
+import dadc.validation.rules_compose  # noqa: F401  -- and the compose file's
+import dadc.validation.template  # noqa: F401  -- and the templates'
+import dadc.validation.intrinsics  # noqa: F401  -- and their intrinsics'
+from dadc.validation.cfnlint_ids import in_cfn_lint
+from dadc.validation.findings import REGISTRY
 
 
 def render() -> str:
@@ -21,11 +23,17 @@ def render() -> str:
         "JSON beyond a pattern, count keys, or warn), or it is about reading the file (`-`). The schemas",
         "match AWSSecretsArnList's ARNs written without JSON escapes (`\\/`, `\\u0061`).",
         "",
-        "| id | name | severity | what it checks | source | in schemas/ |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "The `cfn-lint` column is the rule's id inside cfn-lint (`cfn-lint TEMPLATE -a dadc.cfnlint`): dadc's",
+        "X#0NN is cfn-lint's X9#NN, so cfn-lint's `--ignore-checks`, SARIF and JUnit work rule by rule; where",
+        "cfn-lint's own rule reports the same thing at the same place, that rule is named and dadc's is left",
+        "out of the cfn-lint run; `-`: not about templates.",
+        "",
+        "| id | cfn-lint | name | severity | what it checks | source | in schemas/ |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rid in sorted(REGISTRY):
         r = REGISTRY[rid]
         description = r.description.replace("|", "\\|")
-        lines.append(f"| {r.id} | {r.title} | {r.severity} | {description} | [doc]({r.source}) | {r.in_schemas} |")
+        lines.append(f"| {r.id} | {in_cfn_lint(r.id)} | {r.title} | {r.severity} | {description} | [doc]({r.source}) "
+                     f"| {r.in_schemas} |")
     return "\n".join(lines) + "\n"

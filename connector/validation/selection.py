@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from connector.errors import UsageError
-from connector.validation.engine import FileResult
+from dadc.errors import UsageError
+from dadc.validation.engine import FileResult
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ def _ids(values: Any, where: str = "") -> list[str]:
 def _known(rid: str, where: str) -> None:
     import difflib
 
-    import connector.validation.rulesdoc  # noqa: F401  -- every rule registered
-    from connector.validation.findings import REGISTRY
+    import dadc.validation.rulesdoc  # noqa: F401  -- every rule registered
+    from dadc.validation.findings import REGISTRY
     if any(known.startswith(rid) for known in REGISTRY) and rid[:1] in "EWI":
         return
     near = difflib.get_close_matches(rid.upper(), sorted(REGISTRY), n=1, cutoff=0.5)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
-from connector import arn, profiles
-from connector.validation import rules_connectors as rc
-from connector.validation.findings import Finding, rule
-from connector.validation.positions import PositionMap, join, raw_index
-from connector.validation.rules_parameters import PATTERN, Deferred, check_parameters
-from connector.validation.rules_secrets import check_secrets
+from dadc import arn, profiles
+from dadc.validation import rules_connectors as rc
+from dadc.validation.findings import Finding, rule
+from dadc.validation.intrinsics import (NO_VALUE, UNDEFINED, Template, _candidates, _if, _literal,
+                                        _sub_literals, _text)
+from dadc.validation.positions import PositionMap, join, raw_index
+from dadc.validation.rules_parameters import PATTERN, Deferred, check_parameters
+from dadc.validation.rules_secrets import check_secrets
 
 CFN = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-greengrass-connectordefinition.html"
 RESOURCE = rule("E8001", "template-resource-shape", "AWS::Greengrass::ConnectorDefinition needs Name (and its "
@@ -27,165 +29,17 @@ RESOURCE = rule("E8001", "template-resource-shape", "AWS::Greengrass::ConnectorD
 UNDECIDED = rule("I8002", "template-set-at-deploy-time", "A value CloudFormation decides at deploy time (a Ref to a "
                  "template parameter with neither Default nor AllowedValues, an import, a condition, an attribute): "
                  "it cannot be judged here, and is not guessed.", CFN)
-UNDEFINED = rule("E8004", "template-ref-undefined", "A Ref, Fn::GetAtt or ${} of !Sub names neither a template "
-                 "parameter, a pseudo parameter (AWS::...) nor a resource of the template: CloudFormation refuses the "
-                 "template.", "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-ref.html")
 PARAMETERS_JSON = rule("E8003", "template-parameters-json", "Parameters written as a string must hold a JSON "
                        "object (CloudFormation passes it on as JSON).", CFN)
 TYPES = {"AWS::Greengrass::ConnectorDefinition": ("InitialVersion", "Connectors"),
          "AWS::Greengrass::ConnectorDefinitionVersion": ("Connectors",)}
 REQUIRED = {"AWS::Greengrass::ConnectorDefinition": ("Name",),
             "AWS::Greengrass::ConnectorDefinitionVersion": ("ConnectorDefinitionId", "Connectors")}
-# what a pseudo parameter stands for while an ARN is read (the partition's own region: valid together)
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com",
-          "AWS::AccountId": "123456789012", "AWS::StackName": "stack", "AWS::StackId": "stack-id"}
-_SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 _BUCKET_CHARS = re.compile(r"[a-zA-Z0-9.\-]*")
 
 
 def is_template(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("Resources"), dict)
-
-
-@dataclass
-class Template:
-    """The template's parameters and where each connector list is."""
-
-    data: dict[str, Any]
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        params = self.data.get("Parameters")
-        self.parameters = params if isinstance(params, dict) else {}
-
-    def defines(self, name: str) -> bool:
-        """A name a Ref may use: a template parameter, a pseudo parameter, a resource."""
-        resources = self.data.get("Resources")
-        return name.startswith("AWS::") or name in self.parameters or \
-            (isinstance(resources, dict) and name in resources)
-
-    def undefined(self, value: Any, here: str, local: frozenset[str] = frozenset()) -> Iterator[Finding]:
-        """Each Ref, Fn::GetAtt and ${} of !Sub under value that names nothing the template defines."""
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                yield from self.undefined(item, join(here, i), local)
-            return
-        if not isinstance(value, dict):
-            return
-        if len(value) == 1:
-            (name, arg), = value.items()
-            at = join(here, name)
-            if name == "Ref" and isinstance(arg, str) and not self.defines(arg) and arg not in local:
-                yield UNDEFINED(at, f"Ref {arg}: no template parameter, pseudo parameter or resource of that name")
-                return
-            if name == "Fn::GetAtt":
-                target = arg[0] if isinstance(arg, list) and arg else arg.split(".")[0] if isinstance(arg, str) else None
-                if isinstance(target, str) and not self.defines(target):
-                    yield UNDEFINED(at, f"Fn::GetAtt {target}: no resource of that name")
-                return
-            if name == "Fn::Sub":
-                text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1]) if isinstance(arg, list) and \
-                    len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], dict) else (None, {})
-                if text is not None:
-                    for var in _SUB.findall(text):
-                        base = var.split(".")[0]
-                        if not self.defines(base) and base not in names and base not in local:
-                            yield UNDEFINED(at, f"!Sub ${{{var}}}: no template parameter, pseudo parameter or "
-                                                "resource of that name")
-                    yield from self.undefined(names, join(at, 1), local)
-                return
-        for key, item in value.items():
-            yield from self.undefined(item, join(here, key), local)
-
-
-def _text(value: Any) -> tuple[str | None, bool]:
-    """A string as far as intrinsics let it be read: (text, exact). Pseudo parameters stand in
-    (exact False); anything else CloudFormation decides at deploy time gives (None, False)."""
-    if isinstance(value, str):
-        return value, True
-    if not isinstance(value, dict) or len(value) != 1:
-        return None, False
-    (name, arg), = value.items()
-    if name == "Ref" and arg in PSEUDO:
-        return PSEUDO[arg], False
-    if name == "Fn::Sub":
-        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg and isinstance(arg[0], str) else None
-        if text is None:
-            return None, False
-        names = _SUB.findall(text)
-        if any(n not in PSEUDO for n in names):
-            return None, False
-        return _SUB.sub(lambda m: PSEUDO[m[1]], text).replace("${!", "${"), not names
-    if name == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) \
-            and isinstance(arg[1], list):
-        parts = [_text(p) for p in arg[1]]
-        if any(p is None for p, _ in parts):
-            return None, False
-        return arg[0].join(p for p, _ in parts if p is not None), all(exact for _, exact in parts)
-    return None, False
-
-
-NO_VALUE = {"Ref": "AWS::NoValue"}
-
-
-def _literal(value: Any) -> str | None:
-    """A scalar as CloudFormation passes it to a string property (true -> "true", 60 -> "60")."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value if isinstance(value, str) else None
-
-
-def _if(value: Any) -> tuple[str, Any, Any] | None:
-    """(condition, value when true, value when false) of an Fn::If, or None."""
-    if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
-        arg = value["Fn::If"]
-        if isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
-            return arg[0], arg[1], arg[2]
-    return None
-
-
-def _candidates(value: Any, template: Template) -> tuple[list[tuple[str, str]], list[str]]:
-    """The values a parameter may take, each with what it is (for messages), and what of it
-    CloudFormation decides at deploy time (why it cannot be told): an Fn::If gives both branches."""
-    literal = _literal(value)
-    if literal is not None:
-        return [(literal, "")], []
-    branches = _if(value)
-    if branches is not None:
-        condition, yes, no = branches
-        found: list[tuple[str, str]] = []
-        later: list[str] = []
-        for branch, word in ((yes, "true"), (no, "false")):
-            if branch == NO_VALUE:
-                continue
-            options, deferred = _candidates(branch, template)
-            found += [(v, f"{what} (when condition {condition} is {word})") for v, what in options]
-            later += [f"{reason} (when condition {condition} is {word})" for reason in deferred]
-        return found, later
-    if isinstance(value, dict) and len(value) == 1 and "Ref" in value:
-        name = value["Ref"]
-        spec = template.parameters.get(name) if isinstance(name, str) else None
-        if not isinstance(spec, dict):
-            return [], [f"Ref {name}: set at deploy time"]
-        found = [(str(_literal(spec["Default"])), f" (template parameter {name}'s Default)")] if "Default" in spec \
-            and _literal(spec["Default"]) is not None else []
-        for allowed in spec.get("AllowedValues") or []:
-            if _literal(allowed) is not None and _literal(allowed) not in [v for v, _ in found]:
-                found.append((str(_literal(allowed)), f" (one of template parameter {name}'s AllowedValues)"))
-        return (found, []) if found else ([], [f"Ref {name}: a template parameter with neither Default nor "
-                                                f"AllowedValues, set at deploy time"])
-    if isinstance(value, dict) and len(value) == 1:
-        return [], [f"{next(iter(value))}: set at deploy time"]
-    return [], []  # not a string: the type rule speaks
-
-
-def _sub_literals(value: Any) -> list[str] | None:
-    if isinstance(value, dict) and len(value) == 1 and "Fn::Sub" in value:
-        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else None
-        return _SUB.split(text)[::2] if text is not None else None
-    return None
 
 
 def _partial(name: str, value: Any, here: str) -> Iterator[Finding]:
@@ -232,7 +86,7 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
                doc_positions: Any) -> tuple[Any, list[Finding], Any]:
     """(the ARN as read, the connector's findings, its parameters as the runtime would take them)."""
     findings: list[Finding] = list(template.undefined(entry, here))
-    carn, exact = _text(entry.get("ConnectorArn"))
+    carn, exact = _text(entry.get("ConnectorArn"), template.pseudo)
     if "ConnectorArn" in entry and carn is None:
         findings.append(UNDECIDED(join(here, "ConnectorArn"), "ConnectorArn is set at deploy time: not checked"))
         return None, findings, None
@@ -242,8 +96,12 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
     findings += [f for f in found if exact or f.rule not in ("E2002", "E2003")]
     if ref is None:
         return carn, findings, None
-    if not exact:  # a pseudo parameter's stand-in: the region and partition are CloudFormation's
-        ref = replace(ref, region=None, partition=None)
+    stack = arn.partition_of(template.region) if template.region else None
+    if exact and stack and ref.partition and ref.partition != stack:
+        findings.append(rc.ARN_PARTITION(join(here, "ConnectorArn"), f"the ARN's partition {ref.partition} is not "
+                                         f"{stack}, the partition of {template.region} the stack deploys to"))
+    if not exact:  # a pseudo parameter's stand-in: the stack's region and partition when it is known
+        ref = replace(ref, region=template.region, partition=stack)
     profile = profiles.get(ref.version)
     pointer = join(here, "Parameters")
     raw_params, found, places = _parameters(entry.get("Parameters"), pointer, positions)
@@ -301,10 +159,11 @@ class TemplateConnector:
     parameters: Any
 
 
-def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[TemplateConnector],
-                                                       list[tuple[str, str]], dict[str, tuple[str, ...]]]:
-    """(findings, our connectors, junit units, suppressions by resource pointer)."""
-    template = Template(data)
+def check(data: dict[str, Any], positions: Any, region: str | None = None) -> tuple[
+        list[Finding], list[TemplateConnector], list[tuple[str, str]], dict[str, tuple[str, ...]]]:
+    """(findings, our connectors, junit units, suppressions by resource pointer). region: the one the
+    stack deploys to, when known (cfn-lint's --regions)."""
+    template = Template(data, region)
     findings: list[Finding] = []
     ours: list[TemplateConnector] = []
     units: list[tuple[str, str]] = []
@@ -358,7 +217,7 @@ def check(data: dict[str, Any], positions: Any) -> tuple[list[Finding], list[Tem
             if isinstance(carn, str) and arn.is_this_connector(carn) and params is not None:
                 cid = entry.get("Id")
                 ref, _ = rc.check_arn(carn, "")
-                if ref is not None and not _text(entry.get("ConnectorArn"))[1]:
+                if ref is not None and not _text(entry.get("ConnectorArn"), template.pseudo)[1]:
                     ref = replace(ref, region=None, partition=None)  # stand-ins: boto3's chain decides
                 ours.append(TemplateConnector(logical_id, here, cid if isinstance(cid, str) else None, ref, params))
         mine += [f for f in rc.check_connector_list(read if isinstance(connectors, list) else connectors, list_at)

@@ -59,11 +59,11 @@ class Bed:
         return path
 
     def dadc(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "dadc", *args], capture_output=True, text=True,
                               timeout=timeout, env=env or dict(os.environ), cwd=ROOT)
 
     def spawn(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "connector", *args], stdout=subprocess.PIPE,
+        return subprocess.Popen([sys.executable, "-m", "dadc", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
 
 

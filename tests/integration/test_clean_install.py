@@ -30,7 +30,7 @@ def test_conformance_after_a_plain_install(tmp_path: Path) -> None:
     assert report["summary"]["pass"] >= 150 and report["summary"]["pass"] == len(report["results"])
     cases = elsewhere / "cases"
     installed = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                "from conformance.behaviour_cases import cases_root; print(cases_root())"],
+                                "from dadc.conformance.behaviour_cases import cases_root; print(cases_root())"],
                                capture_output=True, text=True, check=True).stdout.strip()
     shutil.copytree(installed, cases)
     case = json.loads((cases / "behaviour" / "stop.json").read_text())

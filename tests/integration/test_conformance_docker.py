@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import runner
-from conformance.behaviour_cases import discover, one_per_group
+from dadc.conformance import runner
+from dadc.conformance.behaviour_cases import discover, one_per_group
 
 def _chosen() -> list:  # type: ignore[type-arg]
     grouped = one_per_group(discover()[0])

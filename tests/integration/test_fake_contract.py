@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engines import fakes
-from connector.runtime.seams import process
+from dadc.conformance.engines import fakes
+from dadc.runtime.seams import process
 from tests.integration.conftest import docker
 
 ZEROS = "sha256:" + "0" * 64

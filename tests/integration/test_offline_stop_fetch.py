@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connector.runtime.seams.mqtt import MqttSettings, MqttSink, default_client_id
+from dadc.runtime.seams.mqtt import MqttSettings, MqttSink, default_client_id
 from tests.integration.bed import Bed, compose_text, containers, statuses
 from tests.integration.conftest import docker
 from tests.integration.faults import Broker, Cutter, CutBody, PersistentSubscriber, Throttle, free_port, wait_for
@@ -203,4 +203,4 @@ def test_every_runtime_command_takes_the_same_definition_forms(bed: Bed) -> None
 
 def _dadc() -> list[str]:
     import sys
-    return [sys.executable, "-m", "connector"]
+    return [sys.executable, "-m", "dadc"]

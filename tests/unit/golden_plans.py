@@ -8,10 +8,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from connector import profiles
-from connector.domain.release import Source
-from connector.plan import Observed, PlanOptions, plan_rollback, plan_start, plan_stop
-from connector.planview import to_json
+from dadc import profiles
+from dadc.domain.release import Source
+from dadc.plan import Observed, PlanOptions, plan_rollback, plan_start, plan_stop
+from dadc.planview import to_json
 
 FOLDER = Path(__file__).resolve().parent / "golden"
 DEST = Path("/srv/dadc/app")

@@ -18,7 +18,7 @@ SECTION = ROOT / "docs" / "architecture.md"
 
 
 def _dadc(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "dadc", *args], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, DADC_DATA_DIR=str(data)), input=stdin, timeout=600)
 
 

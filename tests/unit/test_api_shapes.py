@@ -9,7 +9,7 @@ from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.validation import apishape
+from dadc.validation import apishape
 
 SHAPE_RULES = {"E0005", "E0006", "E0007", "E1001", "E1002", "E1007", "E3001", "E3002"}
 ARN = "arn:aws:greengrass:us-west-2::/connectors/SNS/versions/1"  # another connector: only shapes apply

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("connector", "conformance")
+PACKAGES = {"connector": "dadc", "conformance": "dadc.conformance"}  # the folders, and their installed names
 
 
 def _modules() -> dict[str, Path]:
     out = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            out[name] = path
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join((package, *(parts[:-1] if parts[-1] == "__init__" else parts)))
+            out[name.rstrip(".")] = path
     return out
 
 
@@ -38,7 +38,7 @@ def _imports(path: Path, name: str) -> set[str]:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names}
-    return {m for m in found if m.split(".")[0] in PACKAGES}
+    return {m for m in found if m.split(".")[0] == "dadc"}
 
 
 MODULES = _modules()
@@ -64,15 +64,14 @@ def test_no_import_cycle() -> None:
 
 
 @pytest.mark.parametrize(("importer", "forbidden"), [
-    ("connector.runtime.seams.", ("connector.runtime.", "connector.plan", "connector.commands")),
-    ("connector.domain.", ("connector.runtime", "connector.validation", "connector.commands", "connector.ggv2",
-                           "connector.plan")),
-    ("conformance", ("connector.commands",)),
-    ("connector.validation", ("connector.commands", "connector.runtime.handlers", "connector.runtime.executor")),
+    ("dadc.runtime.seams.", ("dadc.runtime.", "dadc.plan", "dadc.commands")),
+    ("dadc.domain.", ("dadc.runtime", "dadc.validation", "dadc.commands", "dadc.ggv2", "dadc.plan")),
+    ("dadc.conformance", ("dadc.commands",)),
+    ("dadc.validation", ("dadc.commands", "dadc.runtime.handlers", "dadc.runtime.executor")),
 ])
 def test_the_arrows_run_one_way(importer: str, forbidden: tuple[str, ...]) -> None:
     wrong = [(name, m) for name, deps in GRAPH.items() if name.startswith(importer)
-             for m in deps if m.startswith(forbidden) and not m.startswith("connector.runtime.seams")]
+             for m in deps if m.startswith(forbidden) and not m.startswith("dadc.runtime.seams")]
     assert wrong == []
 
 
@@ -82,17 +81,17 @@ def test_no_module_is_over_about_300_lines() -> None:
 
 
 def test_the_project_name_and_the_status_topic_are_read_from_the_profiles_data() -> None:
-    from connector import profiles
+    from dadc import profiles
     names = (profiles.project_name(), profiles.settings()["status_topic"])
     written = [(n, str(p.relative_to(ROOT))) for n in names for p in MODULES.values() if n in p.read_text()]
     assert written == []
 
 
 def test_every_step_kind_has_a_handler_a_view_and_a_ggv2_lifecycle() -> None:
-    from connector.ggv2 import scripts
-    from connector.planview import ENDINGS, _what  # noqa: F401
-    from connector.runtime.executor import HANDLERS
-    from connector.steps import Kind
+    from dadc.ggv2 import scripts
+    from dadc.planview import ENDINGS, _what  # noqa: F401
+    from dadc.runtime.executor import HANDLERS
+    from dadc.steps import Kind
     import inspect
     view = inspect.getsource(_what)
     for kind in Kind:
@@ -102,7 +101,7 @@ def test_every_step_kind_has_a_handler_a_view_and_a_ggv2_lifecycle() -> None:
 
 
 def test_the_long_lived_dadc_run_loads_neither_yaml_nor_boto3() -> None:
-    code = ("import sys; from connector.runtime import lifecycle, context, sinks; "
+    code = ("import sys; from dadc.runtime import lifecycle, context, sinks; "
             "print(','.join(m for m in ('yaml', 'boto3', 'botocore', 'dotenv') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == ""

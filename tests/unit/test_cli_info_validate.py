@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connector import cli
-from connector.validation.reporters import REPORTERS
+from dadc import cli
+from dadc.validation.reporters import REPORTERS
 
 ARN = "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/{}"
 GOOD = {"Connectors": [{"Id": "app", "ConnectorArn": ARN.format(6), "Parameters": {
@@ -143,7 +143,7 @@ def test_schema_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_an_unreadable_ca_or_password_file_is_bad_usage_before_anything_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from connector.runtime.seams import process
+    from dadc.runtime.seams import process
     ran: list[object] = []
     monkeypatch.setattr(process, "run", lambda *a, **k: ran.append(a))
     path = write(tmp_path, "good.json", GOOD)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from connector.errors import ComposeFileError
-from connector.domain import composefile
+from dadc.errors import ComposeFileError
+from dadc.domain import composefile
 
 BOMB = (b"services:\n  web: {image: x}\nx-a: &a [1, 2]\n"
         + b"".join(b"x-%d: &l%d [%s]\n" % (i, i, b",".join([b"*a" if i == 0 else b"*l%d" % (i - 1)] * 9))
@@ -159,9 +159,9 @@ def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
 
     import yaml
 
-    from connector.validation.compose_check import compose_result
-    from connector.domain.composefile import project
-    from connector.validation import rules_compose
+    from dadc.validation.compose_check import compose_result
+    from dadc.domain.composefile import project
+    from dadc.validation import rules_compose
     text = yaml.safe_dump(value)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "docker-compose.yml"
@@ -188,12 +188,12 @@ def test_validate_compose_ends_in_findings_for_any_shape(value: object) -> None:
     ("yaml: line 3: did not find expected key", ""),
 ])
 def test_a_refusal_is_located_where_compose_points(reason: str, pointer: str) -> None:
-    from connector.validation import rules_compose
+    from dadc.validation import rules_compose
     assert rules_compose.pointer_of(reason) == pointer
 
 
 def test_a_refusal_naming_what_the_file_does_not_write_stands_at_the_deepest_key_it_does() -> None:
-    from connector.validation import rules_compose
+    from dadc.validation import rules_compose
     text = "services:\n  my.svc:\n    image: a\n    ports: 7\n"
     refusal = rules_compose.REFUSED(rules_compose.pointer_of("services.my.svc.ports must be a list"), "x")
     assert (rules_compose.locate([refusal], text, "f")[0].line, refusal.pointer) == (1, "/services/my/svc/ports")

@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conformance import runner
-from conformance.behaviour_cases import cases_root, discover, normalise, versions_of
-from connector import cli, profiles
+from dadc.conformance import runner
+from dadc.conformance.behaviour_cases import cases_root, discover, normalise, versions_of
+from dadc import cli, profiles
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"first-deploy", "redeploy-changed", "redeploy-unchanged", "stop", "restart-after-stop",
@@ -74,7 +74,7 @@ def test_an_edited_case_in_a_copied_folder_fails(tmp_path: Path, capsys: pytest.
 
 
 def test_cli_format_choices_are_the_reporter_registry() -> None:
-    from conformance.reporters import REPORTERS
+    from dadc.conformance.reporters import REPORTERS
     assert tuple(REPORTERS) == cli.CONFORMANCE_FORMATS
 
 
@@ -105,14 +105,14 @@ def test_normalise_hides_observation_and_never_shows_stdin() -> None:
 
 
 def test_conformance_doc_is_current(recorded: list[runner.CaseResult]) -> None:
-    from conformance import matrix
+    from dadc.conformance import matrix
     assert (ROOT / "docs" / "conformance.md").read_text() == matrix.render(recorded), "run scripts/gen-docs"
 
 
 def test_a_skip_is_named_counted_and_exits_3(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """A CI job built on the harness can never pass by running nothing."""
-    from conformance.engines.base import Skip
+    from dadc.conformance.engines.base import Skip
 
     def cannot(*args: object) -> None:
         raise Skip("this engine needs a thing this machine lacks")
@@ -152,9 +152,9 @@ def test_the_fake_executables_answer_as_the_in_process_fake(tmp_path: Path) -> N
     import os
     import subprocess
 
-    from conformance.engines import fakes
-    from conformance.engines.base import install_fakes
-    from connector.runtime.seams import process
+    from dadc.conformance.engines import fakes
+    from dadc.conformance.engines.base import install_fakes
+    from dadc.runtime.seams import process
 
     compose = "services:\n  web:\n    image: r.example/app:1\n    labels:\n      dadc.behaviour: healthy\n"
     commands = [(["docker-compose", "-p", "p", "-f", "{dir}/c.yml", "up", "-d"], None),

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from connector.errors import InvalidParameter, SourceError
-from connector.runtime import context, dockeruser
-from connector.runtime.seams import s3 as sources
+from dadc.errors import InvalidParameter, SourceError
+from dadc.runtime import context, dockeruser
+from dadc.runtime.seams import s3 as sources
 
 
 def test_docker_user_id_must_be_ours_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +72,7 @@ def test_reading_stops_at_the_cap() -> None:
 
 
 def test_aws_retries_are_botocores_own_settings_where_the_operator_set_them() -> None:
-    from connector.runtime.seams.aws import retries
+    from dadc.runtime.seams.aws import retries
     assert retries({}) == {"mode": "standard", "max_attempts": 3}
     assert retries({"AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "adaptive"}) == {"mode": "adaptive", "max_attempts": 1}
     assert retries({"AWS_MAX_ATTEMPTS": "many"})["max_attempts"] == 3

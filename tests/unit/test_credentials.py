@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import CredentialError, InvalidParameter
-from connector.runtime.seams import process
-from connector.runtime.seams import secrets as credentials
-from connector.runtime.seams.docker import Docker
+from dadc.errors import CredentialError, InvalidParameter
+from dadc.runtime.seams import process
+from dadc.runtime.seams import secrets as credentials
+from dadc.runtime.seams.docker import Docker
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-x-AbCdEf"
 PASSWORD = "s3cr3t-Pa55word-XYZ"
@@ -48,7 +48,7 @@ def test_docker_hub_url_forms() -> None:
 
 
 def test_ecr_registries_found_in_images() -> None:
-    from connector.domain.images import ecr_registries
+    from dadc.domain.images import ecr_registries
     found = ecr_registries(("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1", "nginx",
                                         "registry:5000/x", "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/y"))
     assert found == {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": ("123456789012", "eu-west-1"),
@@ -68,7 +68,7 @@ def fake_docker(tmp_path: Path, exit_code: int) -> Path:
 def test_login_passes_the_password_on_stdin_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     login = credentials.Login("r.example:5000", "user", PASSWORD, ARN)
-    from connector.runtime.seams.local import Destination
+    from dadc.runtime.seams.local import Destination
     dest = Destination(tmp_path)
     Docker(str(fake_docker(tmp_path, 0))).login(dest.docker_config, login)
     assert (tmp_path / "stdin").read_text() == PASSWORD

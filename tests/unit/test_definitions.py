@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import InvalidParameter
-from connector.options import RuntimeOptions
-from connector.runtime.definitions import LocalFile, S3Object, Stdin, resolve
-from connector.runtime.seams.s3 import Fetched, SourceUnreachable
+from dadc.errors import InvalidParameter
+from dadc.options import RuntimeOptions
+from dadc.runtime.definitions import LocalFile, S3Object, Stdin, resolve
+from dadc.runtime.seams.s3 import Fetched, SourceUnreachable
 
 
 class Cloud:
@@ -109,8 +109,8 @@ class Body:
 
 
 def test_a_body_shorter_or_longer_than_its_content_length_is_refused() -> None:
-    from connector.errors import SourceError
-    from connector.runtime.seams.s3 import MAX_BYTES, read_whole
+    from dadc.errors import SourceError
+    from dadc.runtime.seams.s3 import MAX_BYTES, read_whole
     whole = b"services:\n  web:\n    image: a\n  worker:\n    image: b\n"
     cut = whole[:whole.index(b"  worker")]  # a line boundary: still valid YAML, one service short
     assert read_whole(Body(whole), len(whole), "s3://b/k") == whole

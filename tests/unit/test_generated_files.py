@@ -7,9 +7,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from connector import schemagen
-from connector.validation import rulesdoc
-from conformance.validation_cases import discover
+from dadc import schemagen
+from dadc.validation import rulesdoc
+from dadc.conformance.validation_cases import discover
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_rules_doc_is_current() -> None:
 
 def test_systemd_unit_is_current_and_lists_every_option_of_run() -> None:
     """The unit's example comes from the same options as the CLI and the deploy child."""
-    from connector import cli, options
+    from dadc import cli, options
     text = (ROOT / "systemd" / "dadc.service").read_text()
     assert text == options.systemd_unit(), "run scripts/gen-docs"
     flags = {f for a in cli.build_parser()._subparsers._group_actions[0].choices["run"]._actions
@@ -35,13 +35,13 @@ def test_systemd_unit_is_current_and_lists_every_option_of_run() -> None:
 
 
 def test_the_deploy_child_gets_every_option_it_takes_from_the_same_fields() -> None:
-    from connector.options import RuntimeOptions
+    from dadc.options import RuntimeOptions
     opts = RuntimeOptions(definition="/d.json", connector_id="c", stop_timeout=3.0, offline_fallback=True,
                           mqtt="mqtt://b", retry=True, log_file="/l")
     argv = opts.child_argv(compose_command="docker compose")
     assert argv == ["--definition", "/d.json", "--connector-id", "c", "--compose-command", "docker compose",
                     "--stop-timeout", "3", "--log-file", "/l", "--offline-fallback"]
-    from connector import cli
+    from dadc import cli
     parsed = cli.build_parser().parse_args(["deploy", "--under-run", *argv])
     assert RuntimeOptions.from_namespace(parsed) == RuntimeOptions(
         definition="/d.json", connector_id="c", stop_timeout=3.0, offline_fallback=True, log_file="/l",
@@ -63,7 +63,7 @@ def _registry() -> "jsonschema.protocols.Validator":
 def test_the_schemas_fail_exactly_what_they_can_express(case) -> None:  # type: ignore[no-untyped-def]
     """A document with an error the schemas enforce (docs/rules.md) fails them; one whose
     errors (if any) only `dadc validate` can see passes them."""
-    from connector.validation.findings import REGISTRY
+    from dadc.validation.findings import REGISTRY
     schema_errors = [e.message for e in _registry().iter_errors(case.spec["document"])]
     enforced = [e["rule"] for e in case.spec["expected"]
                 if e["rule"][0] == "E" and REGISTRY[e["rule"]].in_schemas == "yes"]

@@ -14,10 +14,10 @@ import yaml
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 
-from connector import cli
-from connector.ggv2 import artifacts
-from connector.ggv2.inputs import ExportOptions
-from connector.validation.engine import validate_bytes
+from dadc import cli
+from dadc.ggv2 import artifacts
+from dadc.ggv2.inputs import ExportOptions
+from dadc.validation.engine import validate_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "conformance" / "cases" / "validation"

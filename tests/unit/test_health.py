@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from connector import profiles
-from connector.plan import Observed, PlanOptions, plan_start
-from connector.steps import BeforeCurrent, LastGood, PreviousGood, Ref
-from connector.runtime import health
-from connector.runtime.seams.docker import ContainerState
+from dadc import profiles
+from dadc.plan import Observed, PlanOptions, plan_start
+from dadc.steps import BeforeCurrent, LastGood, PreviousGood, Ref
+from dadc.runtime import health
+from dadc.runtime.seams.docker import ContainerState
 
 
 def c(service: str, status: str = "running", health_: str = "none", restarts: int = 0, n: int = 1,
@@ -144,7 +144,7 @@ def test_a_failed_release_is_refused_after_the_fetch_and_the_last_good_comes_bac
 
 
 def test_dadc_rollback_is_planned_too() -> None:
-    from connector.plan import plan_rollback
+    from dadc.plan import plan_rollback
     steps = plan_rollback(profiles.get(7), PlanOptions(to="3"))
     assert [s.kind for s in steps] == ["choose", "keep-failed", "down", "remove", "pin", "restore", "up",
                                        "check-images", "record"]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from connector import cli, jsonedit
-from connector.commands.migrate import plan_upgrade
-from connector.validation.engine import validate_bytes
-from connector.validation.positions import PositionMap
-from conformance.validation_cases import discover
+from dadc import cli, jsonedit
+from dadc.commands.migrate import plan_upgrade
+from dadc.validation.engine import validate_bytes
+from dadc.validation.positions import PositionMap
+from dadc.conformance.validation_cases import discover
 
 ARN = "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/{}"
 BASE = {"DockerComposeFileS3Bucket": "bucket-a", "DockerComposeFileS3Key": "k", "DockerComposeFileDestinationPath": "/d"}
@@ -45,10 +45,18 @@ def _cases() -> list:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c.name)
 def test_every_validation_case_upgrades_to_7(case) -> None:  # type: ignore[no-untyped-def]
-    """A valid definition stays valid under version 7; an invalid one gains no new error."""
+    """A valid definition stays valid under version 7; an invalid one is refused, and with --force it
+    gains no new error; a file with no connector is refused (nothing to upgrade)."""
     version = int(case.spec["version"].lstrip("v")) if "version" in case.spec else None
     before = validate_bytes(case.name, case.raw(), version=version)
+    invalid = any(f.severity == "error" for f in before.findings)
     up = plan_upgrade(case.name, case.raw(), 7, version=version)
+    if invalid:
+        assert up.problems and "it does not validate" in up.problems[0], up.problems
+        up = plan_upgrade(case.name, case.raw(), 7, version=version, force=True)
+    if not before.connectors:
+        assert up.problems == ["no DockerApplicationDeployment connector in it: nothing to upgrade"]
+        return
     if any(p.startswith("/") and "names no version" in p for p in up.problems):
         return  # an ARN of a version that does not exist: nothing to move from
     assert not up.problems, up.problems

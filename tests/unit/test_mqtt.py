@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import UsageError
-from connector.runtime.seams import mqtt
-from connector.runtime.seams.mqtt import MqttSettings, default_client_id
+from dadc.errors import UsageError
+from dadc.runtime.seams import mqtt
+from dadc.runtime.seams.mqtt import MqttSettings, default_client_id
 
 TOPIC = "dockerapplicationdeploymentconnector/message/status"
 

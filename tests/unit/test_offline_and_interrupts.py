@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from connector import profiles
-from connector.errors import CredentialError, CredentialsUnreachable, Interrupted, InvalidParameter, Unreachable
-from connector.plan import PlanOptions
-from connector.plan import Observed, plan_start, plan_stop
-from connector.runtime.seams import process
-from connector.runtime.seams import secrets as credentials
-from connector.runtime.seams.docker import unreachable
-from connector.runtime.status import LazySink, locate
+from dadc import profiles
+from dadc.errors import CredentialError, CredentialsUnreachable, Interrupted, InvalidParameter, Unreachable
+from dadc.plan import PlanOptions
+from dadc.plan import Observed, plan_start, plan_stop
+from dadc.runtime.seams import process
+from dadc.runtime.seams import secrets as credentials
+from dadc.runtime.seams.docker import unreachable
+from dadc.runtime.status import LazySink, locate
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-x-AbCdEf"
 
@@ -31,6 +31,11 @@ ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:greengrass-x-AbCdEf"
     ('Error response from daemon: Get "https://r/v2/": unauthorized: incorrect username or password', False),
     ("pull access denied for r/app, repository does not exist or may require 'docker login'", False),
     ("manifest for r/app:1 not found: manifest unknown", False),
+    # a port or address holding the digits 401/403 is no refusal (seen: a registry on port 40399)
+    ('Error response from daemon: Get "http://127.0.0.1:40399/v2/": dial tcp 127.0.0.1:40399: connect: '
+     'connection refused', True),
+    ('Get "https://10.0.4.13:4013/v2/": dial tcp 10.0.4.13:4013: i/o timeout', True),
+    ("unexpected status code 403 Forbidden", False),
 ])
 def test_a_registry_that_answered_is_never_offline(text: str, gone: bool) -> None:
     assert unreachable(text) is gone
@@ -114,7 +119,7 @@ def test_an_interrupt_ends_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_a_limit_ends_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
-    from connector.errors import CommandFailed
+    from dadc.errors import CommandFailed
     with pytest.raises(CommandFailed, match="did not finish within 0.5s") as info:
         process.run(["sh", "-c", f"sleep 300 & echo $! > {pid_file}; wait"], timeout=0.5)
     assert info.value.timed_out is True
@@ -141,7 +146,7 @@ def test_every_docker_and_compose_step_has_a_planned_limit() -> None:
 
 
 def test_the_unit_stops_within_the_versions_limit_plus_a_margin() -> None:
-    from connector.options import STOP_MARGIN, systemd_unit
+    from dadc.options import STOP_MARGIN, systemd_unit
     limit = max(p.stop_timeout_seconds for p in profiles.registry().values())
     assert f"TimeoutStopSec={limit + STOP_MARGIN:g}\n" in systemd_unit()
 
@@ -176,8 +181,8 @@ class DeniedS3:
 
 
 def test_an_s3_denial_is_a_refusal_and_a_lost_connection_is_offline() -> None:
-    from connector.errors import SourceError
-    from connector.runtime.seams.s3 import S3
+    from dadc.errors import SourceError
+    from dadc.runtime.seams.s3 import S3
     with pytest.raises(SourceError) as denied:
         S3(DeniedS3(_client_error("AccessDenied"))).fetch("b", "k", None)
     assert not isinstance(denied.value, Unreachable) and "AccessDenied" in str(denied.value)
@@ -188,8 +193,8 @@ def test_an_s3_denial_is_a_refusal_and_a_lost_connection_is_offline() -> None:
 
 
 def test_a_login_past_its_limit_is_unreachable_and_a_401_is_not(tmp_path: Path) -> None:
-    from connector.runtime.seams.docker import Docker
-    from connector.runtime.seams.secrets import Login
+    from dadc.runtime.seams.docker import Docker
+    from dadc.runtime.seams.secrets import Login
     slow = tmp_path / "docker"
     slow.write_text("#!/bin/sh\ncat >/dev/null; sleep 30\n")
     slow.chmod(0o755)
@@ -211,7 +216,7 @@ def test_a_signal_arriving_inside_the_handler_that_sets_the_wake_up_never_deadlo
     and a supervisor; py-spy showed the nested handlers). A nested set() is simulated here at the
     worst moment; the flag takes no lock, so it returns, and the flag is set."""
     import os as _os
-    from connector.runtime.seams import process
+    from dadc.runtime.seams import process
     flag = process.Flag()
     real_write = _os.write
     nested = {"done": False}

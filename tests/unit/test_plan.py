@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector import profiles
-from connector.plan import Observed, plan_start, plan_stop
+from dadc import profiles
+from dadc.plan import Observed, plan_start, plan_stop
 
 FIRST = Observed(previous_file=False, project_running=False)
 AGAIN = Observed(previous_file=True, project_running=True)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector import arn, profiles
-from connector.errors import InvalidParameter
+from dadc import arn, profiles
+from dadc.errors import InvalidParameter
 
 ARN = "arn:aws:greengrass:us-west-2::/connectors/DockerApplicationDeployment/versions/{}"
 

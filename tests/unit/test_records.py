@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from connector.domain.release import COMPOSE_NAME, Image, Source, release, sha256
-from connector.errors import InvalidParameter, RecordsDamaged, StateError
-from connector.runtime.seams import history, state
-from connector.runtime.seams.local import Destination
-from connector.runtime.seams.state import StateDir
-from connector.runtime.workspace import Workspace
+from dadc.domain.release import COMPOSE_NAME, Image, Source, release, sha256
+from dadc.errors import InvalidParameter, RecordsDamaged, StateError
+from dadc.runtime.seams import history, state
+from dadc.runtime.seams.local import Destination
+from dadc.runtime.seams.state import StateDir
+from dadc.runtime.workspace import Workspace
 
 A, B, C = (f"services:\n  web:\n    image: app:{n}\n".encode() for n in (1, 2, 3))
 SRC = Source("bucket", "key")
@@ -271,10 +271,10 @@ def test_a_reload_after_a_rollback_changes_nothing(monkeypatch: pytest.MonkeyPat
     start; a new definition is applied; going back to the rolled-back one is a change again."""
     from types import SimpleNamespace
 
-    from connector.options import RuntimeOptions
-    from connector.runtime import lifecycle
-    from connector.runtime.definitions import Definition
-    from connector.runtime.starting import ROLLED_BACK
+    from dadc.options import RuntimeOptions
+    from dadc.runtime import lifecycle
+    from dadc.runtime.definitions import Definition
+    from dadc.runtime.starting import ROLLED_BACK
 
     class Source:
         name = "def.json"
@@ -316,9 +316,9 @@ def test_what_a_rollback_can_restore_tag_digest_or_local_build() -> None:
     digest; one built locally (no digest) or whose digest is gone cannot come back, and it says why."""
     from types import SimpleNamespace
 
-    from connector.errors import CommandFailed
-    from connector.domain.release import Image
-    from connector.runtime.handlers import recovery as rollback
+    from dadc.errors import CommandFailed
+    from dadc.domain.release import Image
+    from dadc.runtime.handlers import recovery as rollback
 
     class Docker:
         def __init__(self, present: set[str], pullable: set[str]) -> None:

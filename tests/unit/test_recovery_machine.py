@@ -23,17 +23,17 @@ from typing import Any
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from conformance.behaviour_cases import discover
-from conformance.engines.base import HARNESS_ENV, KEY, CapturingSink, patched_environ
-from conformance.engines.recorded import RecordedEngine
-from connector.domain.release import sha256
-from connector.errors import DadcError, StateError
-from connector.options import RuntimeOptions
-from connector.plan import plan_rollback
-from connector.runtime import context, executor, starting, stopping
-from connector.runtime.seams import history, state
-from connector.runtime.seams.local import Destination
-from connector.runtime.session import Session
+from dadc.conformance.behaviour_cases import discover
+from dadc.conformance.engines.base import HARNESS_ENV, KEY, CapturingSink, patched_environ
+from dadc.conformance.engines.recorded import RecordedEngine
+from dadc.domain.release import sha256
+from dadc.errors import DadcError, StateError
+from dadc.options import RuntimeOptions
+from dadc.plan import plan_rollback
+from dadc.runtime import context, executor, starting, stopping
+from dadc.runtime.seams import history, state
+from dadc.runtime.seams.local import Destination
+from dadc.runtime.session import Session
 
 ARN = "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/{}"
 HEALTHY = ("good", "good-2", "good-digest", "oneshot")

@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from connector import cli
-from connector.validation.rolepolicy import PolicyError, evaluate, load
+from dadc import cli
+from dadc.validation.rolepolicy import PolicyError, evaluate, load
 
 OBJ = "arn:aws:s3:::bucket-a/app/compose.yml"
 

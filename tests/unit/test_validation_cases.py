@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conformance.validation_cases import ValidationCase, cases_dir, discover
+from dadc.conformance.validation_cases import ValidationCase, cases_dir, discover
 
 CASES = discover()
 SCHEMA = json.loads((cases_dir().parent / "validation.schema.json").read_text())

@@ -27,9 +27,9 @@ import os
 import sys
 from typing import Mapping, Sequence
 
-from conformance.engines.fakes.compose import COMPOSE, Compose
-from conformance.engines.fakes.docker import DOCKER, Docker
-from conformance.engines.fakes.state import Reply
+from .compose import COMPOSE, Compose
+from .docker import DOCKER, Docker
+from .state import Reply
 
 COMMANDS = {f"docker {name}" for name in DOCKER} | {f"compose {name}" for name in COMPOSE}
 TOOLS: dict[str, type[Docker] | type[Compose]] = {"docker": Docker, "docker-compose": Compose}

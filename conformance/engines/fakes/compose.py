@@ -5,7 +5,7 @@ import hashlib
 import re
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import REFUSED_OFFLINE, Fake, Reply, file_hash, relay
+from .state import REFUSED_OFFLINE, Fake, Reply, file_hash, relay
 
 SERVICE = re.compile(r"^  ([A-Za-z0-9_.-]+):[ \t]*$")
 
@@ -82,7 +82,8 @@ class Compose(Fake):
         taken = next((name for name, behaviour, _, _ in services if behaviour == "unstartable"), None)
         if taken:  # as the engine answers when a host port is in use: created, never started
             return 1, "", (f"Error response from daemon: driver failed programming external connectivity on endpoint "
-                           f"{self.project}-{taken}-1: Bind for 127.0.0.1 failed: port is already allocated\n")
+                           f"{self.project}-{taken}-1: Error starting userland proxy: listen tcp4 127.0.0.1: bind: "
+                           "address already in use\n")
         return 0, "", ""
 
 

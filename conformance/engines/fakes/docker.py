@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from conformance.engines.fakes.state import REFUSED_OFFLINE, Fake, Reply, container_id, relay
+from .state import REFUSED_OFFLINE, Fake, Reply, container_id, relay
 
 
 class Docker(Fake):

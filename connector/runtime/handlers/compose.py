@@ -7,12 +7,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from connector.errors import CommandFailed, DadcError, HealthGateFailed, InternalError
-from connector.plan import Step
-from connector.runtime import health
-from connector.runtime.context import Context
-from connector.runtime.session import Session
-from connector.steps import Fallback, File, Guard, Kind
+from dadc.errors import CommandFailed, DadcError, HealthGateFailed, InternalError
+from dadc.plan import Step
+from dadc.runtime import health
+from dadc.runtime.context import Context
+from dadc.runtime.session import Session
+from dadc.steps import Fallback, File, Guard, Kind
 
 log = logging.getLogger("dadc.step")
 
@@ -35,7 +35,7 @@ def target_runs(ctx: Context, s: Session) -> bool:
     back: its compose file is the local copy and each service runs its recorded image."""
     if s.target is None:
         return False
-    from connector.domain.release import sha256
+    from dadc.domain.release import sha256
     local = ctx.dest.local_copy()
     if local is None or sha256(local) != s.target.release.compose_sha:
         return False

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from connector.domain.release import Image, Release, release
-from connector.plan import Step
-from connector.runtime.context import Context
-from connector.runtime.session import Session
-from connector.runtime.status import success
-from connector.steps import Kind
+from dadc.domain.release import Image, Release, release
+from dadc.plan import Step
+from dadc.runtime.context import Context
+from dadc.runtime.session import Session
+from dadc.runtime.status import success
+from dadc.steps import Kind
 
 log = logging.getLogger("dadc.records")
 

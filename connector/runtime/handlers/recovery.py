@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from connector.domain.release import Entry, Image, release, sha256
-from connector.errors import DadcError, HealthGateFailed, InternalError, RecordsDamaged, RecoveryEnded, StateError
-from connector.plan import Step
-from connector.runtime.context import Context
-from connector.runtime.handlers.compose import target_runs
-from connector.runtime.handlers.records import release_of
-from connector.runtime.session import Session
-from connector.steps import BeforeCurrent, Ending, File, Guard, Kind, LastGood, PreviousGood, Ref, Target
+from dadc.domain.release import Entry, Image, release, sha256
+from dadc.errors import DadcError, HealthGateFailed, InternalError, RecordsDamaged, RecoveryEnded, StateError
+from dadc.plan import Step
+from dadc.runtime.context import Context
+from dadc.runtime.handlers.compose import target_runs
+from dadc.runtime.handlers.records import release_of
+from dadc.runtime.session import Session
+from dadc.steps import BeforeCurrent, Ending, File, Guard, Kind, LastGood, PreviousGood, Ref, Target
 
 log = logging.getLogger("dadc.rollback")
 

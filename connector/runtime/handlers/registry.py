@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from connector.domain.images import ecr_registries
-from connector.errors import CommandFailed, CredentialError, DadcError, InternalError, Unreachable
-from connector.plan import Step
-from connector.runtime.context import Context
-from connector.runtime.handlers.compose import step_file
-from connector.runtime.handlers.source import offline
-from connector.runtime.seams.docker import unreachable
-from connector.runtime.session import Session
-from connector.steps import Fallback, Kind, StandIn
+from dadc.domain.images import ecr_registries
+from dadc.errors import CommandFailed, CredentialError, DadcError, InternalError, Unreachable
+from dadc.plan import Step
+from dadc.runtime.context import Context
+from dadc.runtime.handlers.compose import step_file
+from dadc.runtime.handlers.source import offline
+from dadc.runtime.seams.docker import unreachable
+from dadc.runtime.session import Session
+from dadc.steps import Fallback, Kind, StandIn
 
 log = logging.getLogger("dadc.step")
 

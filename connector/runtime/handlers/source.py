@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from connector.errors import InternalError, InvalidParameter, Unreachable, UnsafeFile
-from connector.plan import Step, limit
-from connector.runtime.context import Context
-from connector.runtime.session import Session
-from connector.steps import Fallback, Kind
+from dadc.errors import InternalError, InvalidParameter, Unreachable, UnsafeFile
+from dadc.plan import Step, limit
+from dadc.runtime.context import Context
+from dadc.runtime.session import Session
+from dadc.steps import Fallback, Kind
 
 if TYPE_CHECKING:
-    from connector.domain.composefile import ComposeProject
+    from dadc.domain.composefile import ComposeProject
 
 log = logging.getLogger("dadc.step")
 
@@ -20,7 +20,7 @@ log = logging.getLogger("dadc.step")
 def check_bytes(raw: bytes, where: str) -> tuple[str, ...]:
     """dadc's safe check of the bytes: hostile input never reaches a file or a CLI. Returns what
     a compose release must know to read the file (compose's own tags, several documents)."""
-    from connector.domain import composefile
+    from dadc.domain import composefile
     try:
         return tuple(composefile.check(raw).needs())
     except InvalidParameter as exc:
@@ -29,7 +29,7 @@ def check_bytes(raw: bytes, where: str) -> tuple[str, ...]:
 
 def warn_risky(ctx: Context, project: "ComposeProject", raw: bytes, where: str) -> None:
     """Settings that hand a container the host, in every start's log (docs/rules.md W7xxx)."""
-    from connector.validation import rules_compose
+    from dadc.validation import rules_compose
     for f in rules_compose.locate(rules_compose.check(project.config, str(ctx.dest.root)), raw, where):
         log.warning("%s:%d:%d: warning %s %s", f.file, f.line, f.column, f.rule, f.message)
 

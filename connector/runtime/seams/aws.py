@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Protocol
 
-from connector.runtime.seams import s3, secrets
+from dadc.runtime.seams import s3, secrets
 
 
 class Cloud(Protocol):

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
-from connector.domain.labels import PROJECT_LABEL
-from connector.profiles import project_name
-from connector.errors import CommandFailed, CommandNotFound, InvalidParameter
-from connector.runtime.seams import process
+from dadc.domain.labels import PROJECT_LABEL
+from dadc.profiles import project_name
+from dadc.errors import CommandFailed, CommandNotFound, InvalidParameter
+from dadc.runtime.seams import process
 
 if TYPE_CHECKING:
-    from connector.domain.composefile import ComposeProject
+    from dadc.domain.composefile import ComposeProject
 
 SEARCH = ("/usr/bin", "/usr/local/bin")  # where the original required docker and docker-compose
 __all__ = ["PROJECT_LABEL", "ComposeCli", "detect", "find_executable", "project_name"]
@@ -55,7 +55,7 @@ class ComposeCli:
         them all, the profiles come from the environment, else from the project directory's .env
         as v1 reads it), and a file it refuses is refused with compose's own reason (both CLIs exit
         non-zero then; a compose that printed no project is a refusal too, whatever its exit status)."""
-        from connector.domain import composefile  # YAML: only a start needs it, never `dadc run`
+        from dadc.domain import composefile  # YAML: only a start needs it, never `dadc run`
         result = self.run("config", file, project_dir, env=env, run_as=run_as, timeout=timeout, check=False)
         try:
             profiles = composefile.enabled_profiles(env, dotenv) if self.generation == 1 else None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector.errors import CommandFailed, CommandNotFound, CredentialError, CredentialsUnreachable
-from connector.runtime.seams import process
-from connector.domain.labels import PROJECT_LABEL, SERVICE_LABEL
-from connector.runtime.seams.compose import find_executable
-from connector.runtime.seams.secrets import Login
+from dadc.errors import CommandFailed, CommandNotFound, CredentialError, CredentialsUnreachable
+from dadc.runtime.seams import process
+from dadc.domain.labels import PROJECT_LABEL, SERVICE_LABEL
+from dadc.runtime.seams.compose import find_executable
+from dadc.runtime.seams.secrets import Login
 
 log = logging.getLogger("dadc.docker")
 # What docker and compose print when a registry could not be reached at all (as opposed to a
@@ -20,13 +21,16 @@ UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is 
                "tls handshake timeout", "connection reset by peer", "server misbehaving",
                "temporary failure in name resolution", "context deadline exceeded",
                "client.timeout exceeded", "dial tcp", "eof")
-REFUSED = ("unauthorized", "denied", "forbidden", "incorrect username or password", "401", "403", "authentication required")
+# a refusal: words, or an HTTP status 401/403 standing alone (never the digits of a port or an
+# address: a registry at 127.0.0.1:40399 refusing the connection is out of reach, not a 403)
+REFUSED = re.compile(r"unauthorized|denied|forbidden|incorrect username or password|authentication required|"
+                     r"(?<![\w.:/-])40[13](?![\w.:])", re.IGNORECASE)
 
 
 def unreachable(text: str) -> bool:
     """A registry that could not be reached (never one that answered with a refusal)."""
     lowered = text.lower()
-    return not any(word in lowered for word in REFUSED) and any(word in lowered for word in UNREACHABLE)
+    return not REFUSED.search(text) and any(word in lowered for word in UNREACHABLE)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import re
 import time
 from typing import Any
 
-from connector.domain.release import Entry, Outcome, Release, Source
-from connector.errors import InvalidParameter, RecordsDamaged, StateError
-from connector.runtime.seams.state import StateDir
+from dadc.domain.release import Entry, Outcome, Release, Source
+from dadc.errors import InvalidParameter, RecordsDamaged, StateError
+from dadc.runtime.seams.state import StateDir
 
 log = logging.getLogger("dadc.history")
 HISTORY_KEPT = 10
@@ -221,7 +221,7 @@ class History:
             value: Any = json.loads(raw)
         except ValueError:
             return 0
-        from connector.domain.release import COMPOSE_NAME, Image, sha256
+        from dadc.domain.release import COMPOSE_NAME, Image, sha256
         entries = []
         for e in value.get("releases", []) if isinstance(value, dict) else []:
             if not (isinstance(e, dict) and isinstance(e.get("compose"), str) and isinstance(e.get("record"), dict)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from connector.domain.release import COMPOSE_NAME
-from connector.errors import InvalidParameter, StateError, UnsafeFile
+from dadc.domain.release import COMPOSE_NAME
+from dadc.errors import InvalidParameter, StateError, UnsafeFile
 
 DOCKER_CONFIG = ".docker"
 STAGED = ".dadc-staged-" + COMPOSE_NAME  # a fetched compose file, written before anything goes down

@@ -16,7 +16,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from connector.errors import LockHeld, StateError
+from dadc.errors import LockHeld, StateError
 
 ENV_FD = "DADC_LOCK_FD"  # the inherited descriptor, in a deploy child of `dadc run`
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connector.errors import UsageError
+from dadc.errors import UsageError
 
 log = logging.getLogger("dadc.mqtt")
 KEEPALIVE = 30

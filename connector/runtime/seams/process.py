@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
 
-from connector.errors import CommandFailed, CommandNotFound, Interrupted
+from dadc.errors import CommandFailed, CommandNotFound, Interrupted
 
 log = logging.getLogger("dadc.process")
 # A stand-in for the tools behind the seam: (argv, stdin, env, cwd) -> (exit code, stdout, stderr),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connector.errors import InvalidParameter, SourceError, SourceUnreachable
+from dadc.errors import InvalidParameter, SourceError, SourceUnreachable
 
 __all__ = ["MAX_BYTES", "Fetched", "S3", "SourceUnreachable", "read_whole"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from connector.errors import CredentialError, CredentialsUnreachable, InvalidParameter
+from dadc.errors import CredentialError, CredentialsUnreachable, InvalidParameter
 
 log = logging.getLogger("dadc.credentials")
 _DOCKER_HUB_PATHS = {"", "/", "/v1", "/v1/", "/v2", "/v2/"}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.errors import InvalidParameter, StateError
+from dadc.errors import InvalidParameter, StateError
 
 MAX_READ = 16 * 1024 * 1024  # dadc's own index and state files
 MAX_BODY = 8 * 1024 * 1024  # one body (a compose file is at most 4 MiB)
