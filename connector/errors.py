@@ -54,12 +54,17 @@ class UnknownVersion(InvalidParameter):
 
 
 class DefinitionUnreadable(InvalidParameter):
-    """The definition file itself cannot be read (missing, a folder, no permission): for the
-    commands that print (validate, plan, status) bad usage, exit 2; for a start, its fail status."""
+    """The definition file cannot be read (missing, a folder, no permission) or parsed (not JSON,
+    no template): nothing was tried, so every command exits 2 (bad usage); a start still publishes
+    its fail status."""
 
 
 class ComposeFileError(InvalidParameter):
-    pass
+    """A compose file dadc will not take; line and column (1-based) where its parser stopped."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
 
 
 class SourceError(DadcError):

@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Any
 
-from dadc.commands.runtime import interrupt_on_signals, read_options
+from dadc.commands.runtime import exit_for, interrupt_on_signals, read_options
 from dadc.domain.release import Entry
-from dadc.errors import DadcError, DefinitionUnreadable
+from dadc.errors import DadcError
 
 PLAN_FORMATS = ("text", "json")
 STATUS_FORMATS = ("text", "json")
@@ -117,7 +117,7 @@ def _validate_first(opts: Any) -> int | None:
         version = arn.resolve(opts.version).version if opts.parameters and opts.version else None
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, DefinitionUnreadable) else 1
+        return exit_for(exc)
     assert raw is not None
     result = validate_bytes(source.name, raw, version=version)
     if result.fatal or result.errors:
@@ -173,7 +173,7 @@ def status(args: argparse.Namespace) -> int:
         installed = ctx.ws.installed()
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, DefinitionUnreadable) else 1
+        return exit_for(exc)
     history = ctx.ws.history
     damaged = history.damaged()
     entries = [] if damaged else history.entries()

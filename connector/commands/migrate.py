@@ -81,12 +81,12 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
     text = raw.decode("utf-8-sig", errors="replace")
     up = Upgrade(text, text)
     if result.fatal:
-        up.problems = [f.message for f in result.findings if f.severity == "error"]
+        up.problems = [f"{f.line}:{f.column}: {f.rule} {f.message}" for f in result.findings if f.severity == "error"]
         up.unreadable = True
         return up
     errors = [f for f in result.findings if f.severity == "error"]
     if errors and not force:
-        up.problems = [f"it does not validate: {f.line}:{f.column} {f.rule} {f.message}" for f in errors]
+        up.problems = [f"{f.line}:{f.column}: {f.rule} {f.message} (it does not validate)" for f in errors]
         up.problems.append("fix it first, or --force moves it as it is")
         return up
     if not result.connectors:
@@ -135,7 +135,7 @@ def plan_upgrade(name: str, raw: bytes, to: int, *, version: int | None = None, 
     before_rules = {(f.rule, f.pointer) for f in result.findings if f.severity == "error"}
     new = [f for f in after.findings if f.severity == "error" and (f.rule, f.pointer) not in before_rules]
     if new:
-        up.problems = [f"the result would not validate under version {to}: {f.line}:{f.column} {f.rule} {f.message}"
+        up.problems = [f"{f.line}:{f.column}: {f.rule} {f.message} (the result would not validate under version {to})"
                        for f in new]
         up.new_text = text
     return up
@@ -206,8 +206,9 @@ def upgrade(args: argparse.Namespace) -> int:
         for line in up.report:
             print(f"{name}: {line}" if not line.startswith("  ") else line, file=report)
         if up.problems:
-            for problem in up.problems:
-                print(f"{name}: refused: {problem}", file=sys.stderr)
+            for problem in up.problems:  # a located one as validate prints it: FILE:LINE:COLUMN: ...
+                print(f"{name}:{problem}" if re.match(r"\d+:\d+: ", problem) else f"{name}: refused: {problem}",
+                      file=sys.stderr)
             code = max(code, 2 if up.unreadable else 1)
             continue
         if not up.changed:

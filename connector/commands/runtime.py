@@ -7,7 +7,7 @@ import signal
 import sys
 from dataclasses import replace
 
-from dadc.errors import DadcError, UsageError
+from dadc.errors import DadcError, DefinitionUnreadable, UsageError
 from dadc.options import RuntimeOptions
 from dadc.runtime import logsetup, sinks
 from dadc.runtime.status import failure
@@ -60,6 +60,12 @@ def _prepare(args: argparse.Namespace) -> tuple[RuntimeOptions, object | None] |
         return 2
 
 
+def exit_for(exc: DadcError) -> int:
+    """A definition that cannot be read or parsed is bad usage (2: nothing was tried); any other
+    failure is 1 (the README's table)."""
+    return 2 if isinstance(exc, DefinitionUnreadable) else 1
+
+
 def interrupt_on_signals() -> None:
     """SIGTERM and SIGINT end the running docker or compose command (its whole process group) and
     skip the rest of the steps (runtime/seams/process.py); every command that changes or reads the
@@ -105,7 +111,7 @@ def deploy(args: argparse.Namespace) -> int:
     # under `dadc run`, 4 and 5 tell it that a retry would not help (and 5 that the previous
     # deployment runs again); for everyone else a failure is 1
     if outcome or not opts.under_run:
-        return 0 if outcome else 1
+        return 0 if outcome else 2 if outcome.unreadable else 1
     return starting.exit_code(outcome)
 
 
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s: %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
         sink.close()
-        return 1
+        return exit_for(exc)
     return Runner(opts, definition, sink, lambda config: context.build(config, opts)).run()
 
 
@@ -138,7 +144,7 @@ def stop(args: argparse.Namespace) -> int:
         ok = stopping.stop_definition(opts)
     except DadcError as exc:
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return INTERRUPTED if interrupted() else 1
+        return INTERRUPTED if interrupted() else exit_for(exc)
     if interrupted():
         log.warning("stop interrupted: its down was ended; the project's containers may be left (dadc status)")
         return INTERRUPTED
@@ -170,6 +176,6 @@ def rollback(args: argparse.Namespace) -> int:
                   "dadc status shows what runs", file=sys.stderr)
             return INTERRUPTED
         print(f"dadc: {exc.error}: {exc}", file=sys.stderr)
-        return 1
+        return exit_for(exc)
     print(f"rolled back to {what}")
     return 0

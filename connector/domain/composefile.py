@@ -116,7 +116,9 @@ def read(raw: bytes | str) -> Written:
                                        "through aliases (an alias bomb?)")
             documents.append(loader.construct_document(node))
     except yaml.YAMLError as exc:
-        raise ComposeFileError(f"the compose file is not valid YAML: {exc}".replace("\n", " ")) from None
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        raise ComposeFileError(f"the compose file is not valid YAML: {exc}".replace("\n", " "),
+                               line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None) from None
     except RecursionError:
         raise ComposeFileError("the compose file is nested too deeply") from None
     finally:

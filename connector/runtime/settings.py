@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dadc import arn, profiles
-from dadc.errors import InvalidParameter
+from dadc.errors import DefinitionUnreadable, InvalidParameter
 from dadc.validation.engine import FileResult, LocatedConnector, validate_bytes
 from dadc.validation.findings import Finding
 
@@ -33,10 +33,10 @@ class Config:
         return json.loads(raw) if raw else []
 
 
-def _raise(errors: list[Finding], source: str) -> None:
+def _raise(errors: list[Finding], source: str, kind: type[InvalidParameter] = InvalidParameter) -> None:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise InvalidParameter(f"{source}:{first.line}:{first.column}: {first.rule} {first.message}{more}")
+    raise kind(f"{source}:{first.line}:{first.column}: {first.rule} {first.message}{more}")
 
 
 def _names(c: LocatedConnector) -> set[str | None]:
@@ -79,8 +79,13 @@ def located(source: str, raw: bytes, *, version: str | None = None, connector_id
             raise InvalidParameter("--parameters needs --version")
         ref = arn.resolve(version)
     result = validate_bytes(source, raw, version=ref.version if ref else None)
-    if result.fatal or result.document_errors:
-        _raise(result.document_errors or [f for f in result.findings if f.severity == "error"], source)
+    if result.fatal:  # not JSON, not a template: bad usage (exit 2), like a file that cannot be read
+        _raise([f for f in result.findings if f.severity == "error"], source, DefinitionUnreadable)
+    if result.document_errors:
+        _raise(result.document_errors, source)
+    errors = [f for f in result.findings if f.severity == "error"]
+    if not result.connectors and errors:  # no connector could be made out: say why, where
+        _raise(errors, source)
     connector = _pick(result.connectors, connector_id, source)
     if connector.errors:
         _raise(connector.errors, source)

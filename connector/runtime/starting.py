@@ -9,7 +9,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from dadc.errors import DadcError, RecoveryEnded
+from dadc.errors import DadcError, DefinitionUnreadable, RecoveryEnded
 from dadc.options import RuntimeOptions
 from dadc.plan import Observed, plan_start
 from dadc.runtime import context, executor
@@ -31,6 +31,7 @@ class Outcome:
     ok: bool
     retriable: bool = False
     rolled_back: bool = False  # a release that failed: a good deployment runs again
+    unreadable: bool = False  # the definition could not be read or parsed: nothing was tried
 
     def __bool__(self) -> bool:
         return self.ok
@@ -67,7 +68,7 @@ def start(options: RuntimeOptions, sink: Sink, *, hooks: Hooks | None = None, ta
     except DadcError as exc:
         log.error("%s: %s", exc.error, exc)
         sink.publish(failure(str(exc), exc.error))
-        return Outcome(False, exc.retriable)
+        return Outcome(False, exc.retriable, unreadable=isinstance(exc, DefinitionUnreadable))
 
 
 def _sequence(ctx: Context, sink: Sink) -> Outcome:

@@ -26,7 +26,7 @@ def compose_result(path: str, strict: bool, cli: bool = True) -> FileResult:
     except (OSError, DadcError) as exc:
         result.fatal = True
         result.findings.append(Finding("E0001", "error", "", f"cannot read: {getattr(exc, 'strerror', None) or exc}",
-                                       1, 1, path))
+                                       getattr(exc, "line", None) or 1, getattr(exc, "column", None) or 1, path))
         return result
     findings: list[Finding] = []
     doc: object = written.first

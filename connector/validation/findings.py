@@ -58,3 +58,13 @@ def rule(id: str, title: str, description: str, source: str | None = None) -> Ru
         raise ValueError(f"rule {id} registered twice")
     REGISTRY[id] = Rule(id, title, description, source or Rule.source)
     return REGISTRY[id]
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """A value as a message quotes it: repr, cut after limit characters (a 30 MB bucket name is
+    named by its start and its length, never printed whole)."""
+    text = repr(value[:limit + 1] if isinstance(value, (str, bytes)) else value)
+    if len(text) <= limit:
+        return text
+    length = f"{len(value)} characters" if isinstance(value, (str, bytes)) else f"{len(text)} characters written"
+    return f"{text[:limit]}... ({length})"

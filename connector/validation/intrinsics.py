@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Mapping, Iterator
 
 from dadc.validation.findings import Finding, rule
 from dadc.validation.positions import join
@@ -128,9 +128,13 @@ def _if(value: Any) -> tuple[str, Any, Any] | None:
     return None
 
 
-def _candidates(value: Any, template: Template) -> tuple[list[tuple[str, str]], list[str]]:
+def _candidates(value: Any, template: Template, assumed: Mapping[str, bool] | None = None) -> tuple[
+        list[tuple[str, str]], list[str]]:
     """The values a parameter may take, each with what it is (for messages), and what of it
-    CloudFormation decides at deploy time (why it cannot be told): an Fn::If gives both branches."""
+    CloudFormation decides at deploy time (why it cannot be told): an Fn::If gives both branches,
+    but only the one that can be reached under the conditions already taken on the way here (an
+    enclosing Fn::If, the resource's Condition): CloudFormation never reads the other."""
+    assumed = assumed or {}
     literal = _literal(value)
     if literal is not None:
         return [(literal, "")], []
@@ -140,9 +144,14 @@ def _candidates(value: Any, template: Template) -> tuple[list[tuple[str, str]], 
         found: list[tuple[str, str]] = []
         later: list[str] = []
         for branch, word in ((yes, "true"), (no, "false")):
-            if branch == NO_VALUE:
+            if branch == NO_VALUE or assumed.get(condition, word == "true") != (word == "true"):
                 continue
-            options, deferred = _candidates(branch, template)
+            if condition in assumed:  # the branch already named by whatever fixed the condition
+                options, deferred = _candidates(branch, template, assumed)
+                found += options
+                later += deferred
+                continue
+            options, deferred = _candidates(branch, template, assumed)
             found += [(v, f"{what} (when condition {condition} is {word})") for v, what in options]
             later += [f"{reason} (when condition {condition} is {word})" for reason in deferred]
         return found, later

@@ -5,7 +5,7 @@ import re
 from typing import Any, Iterator
 
 from dadc import arn, profiles
-from dadc.validation.findings import Finding, rule
+from dadc.validation.findings import Finding, rule, quoted
 from dadc.validation.positions import join
 
 API = "https://docs.aws.amazon.com/greengrass/v1/apireference/definitions-connector.html"
@@ -96,18 +96,18 @@ def check_connector_list(connectors: Any, pointer: str, shapes: bool = True) -> 
                 pass  # its type is the API shape's to judge
             elif not isinstance(cid, str) or len(cid) > 128 or not _ID.fullmatch(cid):
                 yield ID_INVALID(join(here, "Id"),
-                                 f"Id {cid!r} must be 1-128 characters of [a-zA-Z0-9:_-]")
+                                 f"Id {quoted(cid)} must be 1-128 characters of [a-zA-Z0-9:_-]")
             elif cid in seen:
-                yield ID_DUPLICATE(join(here, "Id"), f"Id {cid!r} is already used by connector {seen[cid]}")
+                yield ID_DUPLICATE(join(here, "Id"), f"Id {quoted(cid)} is already used by connector {seen[cid]}")
             else:
                 seen[cid] = index
         carn = entry.get("ConnectorArn")
         if isinstance(carn, str) and "/connectors/" not in carn:
-            yield ARN_SYNTAX(join(here, "ConnectorArn"), f"{carn!r} is not a connector ARN")
+            yield ARN_SYNTAX(join(here, "ConnectorArn"), f"{quoted(carn)} is not a connector ARN")
         elif isinstance(carn, str) and not arn.is_this_connector(carn):
             guess = _near_miss(carn)
             if guess:
-                yield NEAR_MISS(join(here, "ConnectorArn"), f"connector {guess!r} is not {profiles.settings()['connector_name']}"
+                yield NEAR_MISS(join(here, "ConnectorArn"), f"connector {quoted(guess)} is not {profiles.settings()['connector_name']}"
                                 f"; did you mean {profiles.settings()['connector_name']}? (nothing else was checked)")
             else:
                 yield OTHER(join(here, "ConnectorArn"), f"{carn} is another connector; not checked")

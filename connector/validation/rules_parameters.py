@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from dadc import profiles
 from dadc.profiles import Profile
-from dadc.validation.findings import Finding, rule
+from dadc.validation.findings import Finding, rule, quoted
 from dadc.validation.positions import join
 
 SHAPE = rule("E3001", "parameters-shape", "Parameters is an object (a map of string to string).")
@@ -75,11 +75,11 @@ def _bucket_warnings(value: str, pointer: str) -> Iterator[Finding]:
         pass
     problems += [f"the reserved prefix {p}" for p in _RESERVED_PREFIXES if value.lower().startswith(p)]
     if problems:
-        yield BUCKET_LEGACY(pointer, f"bucket name {value!r} has {', '.join(problems)}; S3 no longer "
+        yield BUCKET_LEGACY(pointer, f"bucket name {quoted(value)} has {', '.join(problems)}; S3 no longer "
                                      "accepts it for new buckets")
     for suffix, what in _RESERVED_SUFFIXES.items():
         if value.lower().endswith(suffix):
-            yield BUCKET_RESERVED(pointer, f"{value!r} ends in {suffix}, which S3 reserves: this names {what}")
+            yield BUCKET_RESERVED(pointer, f"{quoted(value)} ends in {suffix}, which S3 reserves: this names {what}")
 
 
 def check_parameters(params: Any, pointer: str, profile: Profile, connector_pointer: str) -> Iterator[Finding]:
@@ -114,12 +114,12 @@ def check_parameters(params: Any, pointer: str, profile: Profile, connector_poin
         if spec.matches(value) and (spec.maximum is None or int(value) <= spec.maximum):
             yield from _value_notes(name, value, here)
         elif spec.matches(value):
-            yield PATTERN(here, f"{name} {value!r} is more than {spec.maximum}, the largest version "
+            yield PATTERN(here, f"{name} {quoted(value)} is more than {spec.maximum}, the largest version "
                                 f"{profile.version} accepts")
         elif spec.kind == "boolean" and spec.matches(value, ignore_case=True):
-            yield BOOLEAN_CASE(here, f"{name} {value!r} does not match {shown}; write {value.lower()!r}")
+            yield BOOLEAN_CASE(here, f"{name} {quoted(value)} does not match {shown}; write {value.lower()!r}")
         else:
-            yield PATTERN(here, f"{name} {value!r} does not match {shown}{_later_hint(name, value, profile)}")
+            yield PATTERN(here, f"{name} {quoted(value)} does not match {shown}{_later_hint(name, value, profile)}")
 
 
 def _pattern_text(spec: profiles.Parameter, version: int) -> str:

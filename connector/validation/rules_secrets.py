@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any, Callable, Iterator
 
 from dadc import arn, profiles
-from dadc.validation.findings import Finding, rule
+from dadc.validation.findings import Finding, rule, quoted
 from dadc.validation.positions import PositionMap, join, raw_index
 
 SECRETS = "https://docs.aws.amazon.com/greengrass/v1/developerguide/docker-app-connector.html#access-private-repositories"
@@ -77,7 +77,7 @@ def check_secrets(value: Any, pointer: str, ref: arn.ConnectorRef | None,
         here = where.split(" element ")[0]
         label = f"element {where.split(' element ')[1]}: " if " element " in where else ""
         if not isinstance(item, str):
-            yield ARN_INVALID(here, f"{label}{item!r} is not a string", offset=offset())
+            yield ARN_INVALID(here, f"{label}{quoted(item)} is not a string", offset=offset())
             continue
         if item in seen:
             yield DUPLICATE(here, f"{label}{item} is already {seen[item]}", offset=offset())
@@ -97,19 +97,19 @@ def _check_one(item: str, here: str, label: str, ref: arn.ConnectorRef | None) -
         return
     m = _PATTERN.fullmatch(item)
     if not m:
-        yield ARN_INVALID(here, f"{label}{item!r} is not a Secrets Manager secret ARN "
+        yield ARN_INVALID(here, f"{label}{quoted(item)} is not a Secrets Manager secret ARN "
                                 "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)")
         return
     partition, region, _, name, suffix = m.groups()
     if not arn.region_ok(partition, region):
-        yield ARN_INVALID(here, f"{label}{region!r} is not a region of partition {partition}")
+        yield ARN_INVALID(here, f"{label}{quoted(region)} is not a region of partition {partition}")
     if ref and ref.partition and partition != ref.partition:
         yield PARTITION(here, f"{label}secret is in partition {partition}, the connector in {ref.partition}")
     elif ref and ref.region and region != ref.region:
         yield REGION(here, f"{label}secret is in {region}, the connector in {ref.region}")
     if len(suffix) != 6:  # a partial ARN: what looked like a suffix is part of the name
         name = f"{name}-{suffix}"
-        yield PARTIAL(here, f"{label}suffix {suffix!r} is not six characters: a partial or example ARN?")
+        yield PARTIAL(here, f"{label}suffix {quoted(suffix)} is not six characters: a partial or example ARN?")
     if not name.startswith("greengrass-"):
-        yield PREFIX(here, f"{label}secret name {name!r} does not start with greengrass-; grant "
+        yield PREFIX(here, f"{label}secret name {quoted(name)} does not start with greengrass-; grant "
                            "secretsmanager:GetSecretValue on it in the service role")

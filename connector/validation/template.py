@@ -83,7 +83,7 @@ def _parameters(raw: Any, here: str, positions: Any) -> tuple[Any, list[Finding]
 
 
 def _connector(entry: dict[str, Any], here: str, template: Template, positions: Any,
-               doc_positions: Any) -> tuple[Any, list[Finding], Any]:
+               assumed: dict[str, bool]) -> tuple[Any, list[Finding], Any]:
     """(the ARN as read, the connector's findings, its parameters as the runtime would take them)."""
     findings: list[Finding] = list(template.undefined(entry, here))
     carn, exact = _text(entry.get("ConnectorArn"), template.pseudo)
@@ -115,7 +115,7 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
         resolved = {}
         for name, value in raw_params.items():
             at = join(pointer, name)
-            options, later = _candidates(value, template)
+            options, later = _candidates(value, template, assumed)
             if options:
                 resolved[name] = options[0][0]
                 for other, what in options[1:]:
@@ -134,7 +134,7 @@ def _connector(entry: dict[str, Any], here: str, template: Template, positions: 
     if isinstance(resolved, dict) and isinstance(resolved.get("AWSSecretsArnList"), str) \
             and not isinstance(resolved["AWSSecretsArnList"], Deferred) and profile.parameter("AWSSecretsArnList"):
         checked += list(check_secrets(resolved["AWSSecretsArnList"], join(pointer, "AWSSecretsArnList"), ref,
-                                      lambda: doc_positions))
+                                      lambda: positions))
     for f in checked:
         findings.append(replace(f, message=f.message + suffixes.get(f.pointer, "")))
     findings += extra
@@ -201,14 +201,17 @@ def check(data: dict[str, Any], positions: Any, region: str | None = None) -> tu
             continue
         read: list[Any] = []
         counted: set[int] = set()  # one entry per element for the list's own rules (Ids, one connector)
-        for index, entry, here, branch in _entries(connectors if isinstance(connectors, list) else [], list_at):
+        own = resource.get("Condition")  # the resource exists only where its condition holds
+        assumed = {own: True} if isinstance(own, str) else {}
+        for index, entry, here, branch, fixed in _entries(connectors if isinstance(connectors, list) else [], list_at,
+                                                          assumed):
             first = index not in counted
             counted.add(index)
             if not isinstance(entry, dict):
                 if first:
                     read.append(entry)
                 continue
-            carn, found, params = _connector(entry, here, template, positions, positions)
+            carn, found, params = _connector(entry, here, template, positions, fixed)
             mine += [replace(f, message=f"{f.message} ({branch})") for f in found] if branch else found
             # as read; one set at deploy time stands as another connector
             if first:
@@ -229,19 +232,22 @@ def check(data: dict[str, Any], positions: Any, region: str | None = None) -> tu
 _OTHER = "arn:aws:greengrass:us-east-1::/connectors/SetAtDeployTime/versions/1"
 
 
-def _entries(connectors: list[Any], list_at: str) -> Iterator[tuple[int, Any, str, str]]:
-    """(index, connector, its pointer, which branch) of each connector as CloudFormation may see it:
-    an Fn::If element gives each branch that is a connector (AWS::NoValue: none)."""
+def _entries(connectors: list[Any], list_at: str, assumed: dict[str, bool]) -> Iterator[
+        tuple[int, Any, str, str, dict[str, bool]]]:
+    """(index, connector, its pointer, which branch, the conditions that branch fixes) of each
+    connector as CloudFormation may see it: an Fn::If element gives each branch that is a connector
+    (AWS::NoValue: none) and can be reached under the resource's own Condition."""
     for index, entry in enumerate(connectors):
         here = join(list_at, index)
         branches = _if(entry)
         if branches is None:
-            yield index, entry, here, ""
+            yield index, entry, here, "", assumed
             continue
         condition, yes, no = branches
         for k, (branch, word) in enumerate(((yes, "true"), (no, "false")), 1):
-            if branch != NO_VALUE:
-                yield index, branch, join(join(here, "Fn::If"), k), f"when condition {condition} is {word}"
+            if branch != NO_VALUE and assumed.get(condition, k == 1) == (k == 1):
+                yield index, branch, join(join(here, "Fn::If"), k), f"when condition {condition} is {word}", \
+                    {**assumed, condition: k == 1}
 
 
 def _named(findings: list[Finding], logical_id: str) -> list[Finding]:

@@ -48,7 +48,7 @@ def test_json_report_shape_and_positions(tmp_path: Path, capsys: pytest.CaptureF
     (f,) = doc["files"][0]["findings"]
     assert doc["files"][0] == {"file": path, "valid": False, "findings": [f]}
     assert f == {"rule": "E3002", "severity": "error", "pointer": "/Connectors/0/Parameters/DockerUserId",
-                 "message": f["message"], "line": 10, "column": 25}
+                 "message": f["message"], "line": 10, "column": 9}  # at the key, as in YAML and cfn-lint
     line = Path(path).read_text().splitlines()[9]
     assert line[24:] == "0"
 
@@ -59,7 +59,7 @@ def test_text_format_is_file_line_column(tmp_path: Path, capsys: pytest.CaptureF
     path = write(tmp_path, "warn.json", doc)
     code, out, _ = run(capsys, "validate", path)
     assert code == 0
-    assert any(line.startswith(f"{path}:10:24: warning W3006 ") for line in out.splitlines()), out
+    assert any(line.startswith(f"{path}:10:9: warning W3006 ") for line in out.splitlines()), out
     code, out, _ = run(capsys, "validate", "--strict", path)
     assert code == 1 and " warning W3006 " in out  # --strict fails the exit code; the warning stays a warning
     code, out, _ = run(capsys, "validate", "--strict", "--format", "junit", path)

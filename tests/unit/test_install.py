@@ -42,3 +42,36 @@ def test_schema_and_validate_from_another_folder(installed: Path, tmp_path: Path
                        "DockerComposeFileDestinationPath": "/d", "DockerPullBeforeUp": "true"}}]}))
     proc = subprocess.run([str(installed), "validate", "def.json"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 1 and "introduced in version 5" in proc.stdout
+
+
+def test_every_folder_with_python_is_an_installed_package() -> None:
+    """The package list in pyproject.toml is explicit: a sub-folder left out of it is missing from
+    the wheel (and from every device that installs it)."""
+    import tomllib
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    roots = {folder: name for name, folder in config["package-dir"].items()}
+    wanted = set()
+    for folder, name in roots.items():
+        for init in (ROOT / folder).rglob("*.py"):
+            if "__pycache__" in init.parts:
+                continue
+            inner = init.parent.relative_to(ROOT / folder).parts
+            wanted.add(".".join((name, *inner)))
+    assert wanted - listed == set()
+
+
+def test_the_installed_names_are_dadcs_own(installed: Path, tmp_path: Path) -> None:
+    """`import dadc`, `python -m dadc`, `-a dadc.cfnlint`: nothing named connector or conformance
+    lands at the top of site-packages, where another project's would collide."""
+    python = installed.parent / "python"
+    site = subprocess.run([str(python), "-c", "import dadc, sys; print(dadc.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    packages = Path(site).parents[1]
+    assert packages.name == "site-packages" and packages in Path(site).parents
+    assert not (packages / "connector").exists() and not (packages / "conformance").exists()
+    out = subprocess.run([str(python), "-m", "dadc", "resolve", "v5"], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("version: 5\n")
+    subprocess.run([str(python), "-c", "import dadc.cfnlint, dadc.conformance.runner, dadc.runtime.handlers.recovery"],
+                   cwd=tmp_path, check=True)
