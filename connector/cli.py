@@ -95,10 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upload", action="store_true", help="upload them there (boto3); else write DIR/artifacts/")
     p.add_argument("--out", metavar="DIR", default="ggv2-export")
     p.add_argument("--format", choices=("yaml", "json"), default="yaml", help="the recipe's format")
-    p.add_argument("--wheel", metavar="FILE", help="dadc's wheel (default: built from dadc's source tree)")
+    p.add_argument("--wheel", metavar="FILE", help="dadc's wheel (default: built from dadc's source tree, or the "
+                   "installed dadc packed again)")
+    p.add_argument("--wheelhouse", metavar="DIR", help="dadc style: the wheels dadc needs on the device's platform "
+                   "(pip download -d DIR ...), shipped as artifacts: no package index on the device")
+    p.add_argument("--device-index", action="store_true", help="dadc style: Install may take what is missing from "
+                   "the device's package index (default: the device's own Python packages only)")
+    p.add_argument("--dadc-options", metavar="OPTIONS", default="", help="dadc style: options of `dadc deploy` on the "
+                   "device (DadcOptions), e.g. '--health-gate 60'; Startup's Timeout covers them")
+    p.add_argument("--merge-with", metavar="FILE", help="the target's current deployment (what `aws greengrassv2 "
+                   "get-deployment` prints, or an earlier deployment.json): the written deployment keeps its "
+                   "components and adds or replaces this one")
     p.add_argument("--compose", metavar="FILE", help="a local copy of the compose file (default: read it from S3)")
-    p.add_argument("--dependency-version", nargs="+", metavar="NAME=X.Y.Z",
-                   help="the version of a dependency to deploy (default: versions/ggv2.json)")
+    p.add_argument("--dependency-version", action="append", metavar="NAME=X.Y.Z",
+                   help="pin a dependency's version in the deployment (default: none pinned; the nucleus's "
+                        "resolver picks versions that run on the device's nucleus); repeatable")
     p.set_defaults(handler="export:ggv2")
 
     p = sub.add_parser("conformance", help="run the conformance cases")

@@ -8,6 +8,8 @@ import argparse
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from dadc.errors import UsageError
+
 RUNTIME_COMMANDS = ("run", "deploy", "stop", "plan", "status", "rollback")
 ALL = frozenset(RUNTIME_COMMANDS)
 STARTS = frozenset({"run", "deploy", "plan"})  # commands that run (or print) a start sequence
@@ -188,6 +190,19 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             if meta["choices"]:
                 kwargs.update(choices=meta["choices"])
         target.add_argument(meta["flag"], **kwargs)
+
+
+class _Refusing(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def parse_runtime(argv: list[str], command: str = "deploy") -> RuntimeOptions:
+    """Runtime options written as a command line (a GGv2 component's DadcOptions): the same parser,
+    so what the device's dadc would refuse is refused here first."""
+    parser = _Refusing(prog=f"dadc {command}", add_help=False)
+    add_arguments(parser, command)
+    return RuntimeOptions.from_namespace(parser.parse_args([*argv, "--parameters", "-"]))
 
 
 STOP_MARGIN = 60  # beyond the stop limit: the MQTT sink's last wait for acks (10 s) and the exit, with room

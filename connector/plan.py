@@ -102,6 +102,18 @@ class RetryPolicy:
         return min(self.cap, self.base * 2 ** attempt) * (low + (high - low) * fraction)
 
 
+def longest(steps: "tuple[Step, ...] | list[Step]", registries: int = 1) -> float:
+    """The longest the steps can take as planned: each within its limit (a login once per registry,
+    every attempt within the limit, with its pauses; a gate for its seconds), and the longest planned
+    recovery one of them may start. What a supervisor must allow a start (a GGv2 Startup's Timeout)."""
+    total, recovery = 0.0, 0.0
+    for step in steps:
+        once = (step.timeout or 0.0) * step.attempts + sum(step.delays) + step.stable
+        total += once * (max(1, registries) if step.kind == Kind.LOGIN else 1)
+        recovery = max(recovery, longest(step.on_fail, registries) if step.on_fail else 0.0)
+    return total + recovery
+
+
 def retry_policy(options: PlanOptions) -> RetryPolicy | None:
     return RetryPolicy(options.retry_base, options.retry_cap) if options.retry else None
 

@@ -46,14 +46,39 @@ def _dump(doc: object, fmt: str) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, default_flow_style=False)
 
 
+def _current(path: str | None, target_arn: str | None) -> dict[str, object] | None:
+    """--merge-with: the target's deployment now, as CreateDeployment takes it (botocore's model
+    names the members; what get-deployment adds, ids, status and times, is left out)."""
+    if not path:
+        return None
+    from botocore.session import get_session
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidParameter(f"--merge-with {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("components", {}), dict):
+        raise InvalidParameter(f"--merge-with {path}: not a deployment (get-deployment's output or a deployment.json)")
+    members = get_session().get_service_model("greengrassv2").operation_model("CreateDeployment").input_shape.members
+    current = {k: v for k, v in doc.items() if k in members}
+    if target_arn and current.get("targetArn") not in (None, target_arn):
+        raise InvalidParameter(f"--merge-with {path} deploys to {current['targetArn']}, not --target-arn {target_arn}")
+    return current
+
+
 def ggv2(args: argparse.Namespace) -> int:
     options = ExportOptions(style=args.style, component_name=args.component_name,
                             component_version=args.component_version, target_arn=args.target_arn,
                             posix_user=args.posix_user, artifacts_prefix=args.artifacts_prefix, upload=args.upload,
-                            fmt=args.format, wheel=args.wheel, compose=args.compose)
+                            fmt=args.format, wheel=args.wheel, compose=args.compose, wheelhouse=args.wheelhouse,
+                            device_index=args.device_index, merge_with=args.merge_with,
+                            dadc_options=args.dadc_options)
     try:
         options.check()
+        if options.dadc_options:
+            from dadc.options import parse_runtime
+            parse_runtime(options.dadc_options.split())  # what the device's dadc would refuse, refused now
         deps = _dependency_versions(args.dependency_version)
+        current = _current(options.merge_with, options.target_arn)
         runtime = RuntimeOptions(definition=None if args.version else args.definition,
                                  parameters=args.definition if args.version else None,
                                  version=args.version, connector_id=args.connector_id)
@@ -64,7 +89,7 @@ def ggv2(args: argparse.Namespace) -> int:
         name = component.component_name(inputs, options)
         made = artifacts.make(inputs, options, name)
         recipe = component.recipe(inputs, options, made)
-        deployment = component.deployment(inputs, options, deps)
+        deployment = component.deployment(inputs, options, deps, made, current)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         uploaded = artifacts.upload(made, inputs.config.region) if options.upload else []
@@ -75,7 +100,7 @@ def ggv2(args: argparse.Namespace) -> int:
     recipe_file = f"recipe.{'json' if options.fmt == 'json' else 'yaml'}"
     (out / recipe_file).write_text(_dump(recipe, options.fmt))
     (out / "deployment.json").write_text(json.dumps(deployment, indent=2) + "\n")
-    (out / "MIGRATION.md").write_text(notes.render(inputs, options, made, recipe_file, uploaded, written))
+    (out / "MIGRATION.md").write_text(notes.render(inputs, options, made, recipe_file, uploaded, written, deployment))
     for other in inputs.others:
         print(f"left out: {other} (not a DockerApplicationDeployment connector)", file=sys.stderr)
     print(f"{out / recipe_file}\n{out / 'deployment.json'}\n{out / 'MIGRATION.md'}")

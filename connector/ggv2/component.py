@@ -8,7 +8,8 @@ from typing import Any
 from dadc import __version__
 from dadc import options as dadc_options
 from dadc.data import load_json
-from dadc.ggv2 import scripts
+from dadc.domain.images import ecr_registries
+from dadc.ggv2 import dadcstyle, scripts
 from dadc.ggv2.artifacts import Artifact
 from dadc.ggv2.inputs import ExportOptions, Inputs
 
@@ -27,12 +28,14 @@ def component_name(inputs: Inputs, options: ExportOptions) -> str:
     return f"dadc.{safe}"[:128]
 
 
-def dependencies(inputs: Inputs, options: ExportOptions) -> list[str]:
-    """DockerApplicationManager always (the docker: artifacts, and what AWS points users at);
-    the token exchange service when anything needs AWS credentials: an s3:// artifact is fetched
-    by the nucleus itself, but dadc, the login helper and ECR images need the role's credentials."""
-    needs_aws = options.style == "dadc" or bool(inputs.images.ecr) or bool(inputs.secrets)
-    return [DAM] + ([TES] if needs_aws else [])
+def dependencies(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact]) -> list[str]:
+    """DockerApplicationManager only when a `docker:` artifact needs it (a HARD dependency restarts
+    the component whenever it restarts); the token exchange service whenever anything needs the
+    role's credentials: an s3:// artifact, dadc's own reads, the login helper, ECR images."""
+    needs_dam = any(a.kind == "image" for a in artifacts)
+    needs_tes = options.style == "dadc" or any(a.uri.startswith("s3://") for a in artifacts) \
+        or bool(inputs.images.ecr) or bool(inputs.secrets)
+    return ([DAM] if needs_dam else []) + ([TES] if needs_tes else [])
 
 
 def configuration(inputs: Inputs, options: ExportOptions) -> dict[str, Any]:
@@ -44,37 +47,59 @@ def configuration(inputs: Inputs, options: ExportOptions) -> dict[str, Any]:
         effective = inputs.config.profile.effective(params)
         values = {p: str(effective.get(p, "")) for p in inputs.config.profile.parameter_names}
         return {"ConnectorArn": inputs.arn, "Parameters": values}
-    return {"ConnectorArn": inputs.arn, "Parameters": {k: str(v) for k, v in params.items()}, "DadcOptions": ""}
+    return {"ConnectorArn": inputs.arn, "Parameters": {k: str(v) for k, v in params.items()},
+            "DadcOptions": options.dadc_options}
+
+
+# what a deployment of this component owns in its configuration: reset to the recipe's defaults
+# before the merge, so a parameter removed from the definition is removed on the device too
+OWNED = ("/ConnectorArn", "/Parameters", "/DadcOptions")
 
 
 def _step(script: str, timeout: int, **more: Any) -> dict[str, Any]:
-    return {"Script": script, "Timeout": timeout, **more}
+    return {"Script": script, "Timeout": int(timeout), **more}
+
+
+def _dadc_startup_timeout(inputs: Inputs, options: ExportOptions) -> int:
+    """Every limit `dadc deploy` plans with the exported DadcOptions (a login per registry, a
+    health gate and its recovery), and a margin."""
+    from dadc import plan
+    plan_options = plan.PlanOptions.of(dadc_options.parse_runtime(options.dadc_options.split()))
+    steps = plan.plan_start(inputs.config.profile, inputs.config.params, plan.Observed(True, True, True),
+                            plan_options)
+    registries = len(inputs.secrets) + len(ecr_registries(list(inputs.images.all)))
+    return int(plan.longest(steps, registries) + int(data()["startup_margin_seconds"]))
 
 
 def lifecycle(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact]) -> dict[str, Any]:
+    stop = int(inputs.config.profile.stop_timeout_seconds) + int(data()["stop_margin_seconds"])
     if options.style == "dadc":
         wheel = next(a for a in artifacts if a.kind == "wheel")
-        stop = int(inputs.config.profile.stop_timeout_seconds) + dadc_options.STOP_MARGIN
+        wheelhouse = any(a.kind == "dependency" for a in artifacts)
         return {
-            "Setenv": scripts.dadc_setenv(),
-            "Install": _step(scripts.dadc_install(wheel.name, __version__), int(data()["install_timeout_seconds"]),
-                             Skipif=f"exists {scripts.venv(__version__)}/bin/dadc"),
-            "Run": {"Script": scripts.dadc_run(__version__)},
-            "Shutdown": _step(scripts.dadc_shutdown(__version__), stop),
+            "Setenv": dadcstyle.setenv(),
+            "Install": _step(dadcstyle.install(wheel.name, __version__, wheelhouse, options.device_index),
+                             int(data()["install_timeout_seconds"]), Skipif=dadcstyle.skipif(__version__)),
+            "Startup": _step(dadcstyle.startup(__version__), _dadc_startup_timeout(inputs, options)),
+            "Shutdown": _step(dadcstyle.shutdown(__version__), stop),
+            "Uninstall": _step(dadcstyle.uninstall(inputs, __version__), stop),
         }
     compose = next(a for a in artifacts if a.kind in ("compose", "compose-object"))
+    startup, startup_limit = scripts.native_startup(inputs, compose.name)
     shutdown, shutdown_limit = scripts.native_shutdown(inputs)
+    uninstall, uninstall_limit = scripts.native_uninstall(inputs)
     return {
         "Setenv": {**scripts.setenv(inputs), "DOCKER_CONFIG": "{work:path}/.docker"},
-        "Run": {"Script": scripts.native_run(inputs, compose.name)},
+        "Startup": _step(startup, startup_limit),
         "Shutdown": _step(shutdown, shutdown_limit),
+        "Uninstall": _step(uninstall, uninstall_limit),
     }
 
 
 def recipe(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact]) -> dict[str, Any]:
     d = data()
     deps = {name: {"VersionRequirement": d["dependencies"][name]["requirement"], "DependencyType": "HARD"}
-            for name in dependencies(inputs, options)}
+            for name in dependencies(inputs, options, artifacts)}
     what = "runs dadc" if options.style == "dadc" else "runs docker compose as"
     return {
         "RecipeFormatVersion": d["recipe_format_version"],
@@ -94,23 +119,32 @@ def recipe(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact]) ->
     }
 
 
-def deployment(inputs: Inputs, options: ExportOptions, dependency_versions: dict[str, str]) -> dict[str, Any]:
+def deployment(inputs: Inputs, options: ExportOptions, dependency_versions: dict[str, str],
+               artifacts: list[Artifact], current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """This component's deployment; with current (the target's deployment now), that deployment
+    revised: every component it has stays, this one is added or replaced. The nucleus's own
+    components are pinned only where --dependency-version says (its resolver picks versions that
+    run on the device's nucleus)."""
     d = data()
     name = component_name(inputs, options)
     ours: dict[str, Any] = {
         "componentVersion": options.component_version,
-        "configurationUpdate": {"merge": json.dumps(configuration(inputs, options), sort_keys=True)},
+        "configurationUpdate": {"reset": list(OWNED), "merge": json.dumps(configuration(inputs, options),
+                                                                          sort_keys=True)},
     }
     if options.posix_user:
         ours["runWith"] = {"posixUser": options.posix_user}
-    components = {name: ours}
-    for dep in dependencies(inputs, options):
-        components[dep] = {"componentVersion": dependency_versions.get(dep, d["dependencies"][dep]["deploy"])}
-    return {
-        "targetArn": options.target_arn or d["placeholder_target_arn"],
-        "deploymentName": f"{name}-{options.component_version}",
+    components = dict(current.get("components", {})) if current else {}
+    components[name] = ours
+    for dep in dependencies(inputs, options, artifacts):
+        if dep in dependency_versions:
+            components[dep] = {"componentVersion": dependency_versions[dep]}
+    policies = current.get("deploymentPolicies") if current else None
+    doc: dict[str, Any] = {
+        "targetArn": (current or {}).get("targetArn") or options.target_arn or d["placeholder_target_arn"],
+        "deploymentName": (current or {}).get("deploymentName") or f"{name}-{options.component_version}",
         "components": components,
-        "deploymentPolicies": {
+        "deploymentPolicies": policies or {
             # a release that fails on a device is undone there, as dadc's health gate does
             "failureHandlingPolicy": "ROLLBACK",
             "componentUpdatePolicy": {"timeoutInSeconds": int(d["component_update_timeout_seconds"]),
@@ -118,3 +152,7 @@ def deployment(inputs: Inputs, options: ExportOptions, dependency_versions: dict
             "configurationValidationPolicy": {"timeoutInSeconds": 60},
         },
     }
+    for key in ("iotJobConfiguration", "parentTargetArn", "tags"):
+        if current and current.get(key):
+            doc[key] = current[key]
+    return doc

@@ -35,8 +35,12 @@ class ExportOptions:
     artifacts_prefix: str | None = None  # s3://BUCKET/PREFIX/
     upload: bool = False
     fmt: str = "yaml"
-    wheel: str | None = None  # dadc's wheel, when dadc runs from no source tree
+    wheel: str | None = None  # dadc's wheel (default: built from the source tree, or the installed dadc's)
     compose: str | None = None  # a local copy of the compose file (instead of reading S3)
+    wheelhouse: str | None = None  # a folder of the wheels dadc needs on the device, made artifacts
+    device_index: bool = False  # the dadc style's Install may use the device's package index
+    merge_with: str | None = None  # the target's current deployment, which the written one revises
+    dadc_options: str = ""  # the dadc style's DadcOptions (--health-gate 60 ...)
 
     def check(self) -> None:
         if self.style not in STYLES:
@@ -52,6 +56,10 @@ class ExportOptions:
             split_s3(self.artifacts_prefix, "--artifacts-prefix")
         if self.upload and not self.artifacts_prefix:
             raise InvalidParameter("--upload needs --artifacts-prefix s3://BUCKET/PREFIX/")
+        if self.style == "native" and (self.wheelhouse or self.device_index or self.dadc_options):
+            raise InvalidParameter("--wheelhouse, --device-index and --dadc-options are for --style dadc")
+        if self.wheelhouse and self.device_index:
+            raise InvalidParameter("--wheelhouse or --device-index: the wheels come from one place")
 
 
 def split_s3(url: str, what: str) -> tuple[str, str]:
@@ -72,6 +80,7 @@ class Images:
     public: tuple[str, ...] = ()
     registry: tuple[str, ...] = ()  # behind a secret's registry (or public: not known offline)
     registry_services: tuple[str, ...] = ()
+    pulled_services: tuple[str, ...] = ()  # every service with a registry image (DockerPullBeforeUp's pull)
     built: tuple[str, ...] = ()  # `build:` without an image, or an image named with ${VAR}
     unknown: str = ""  # why the images are not known (no compose file read)
 
@@ -130,12 +139,13 @@ def images_of(raw: bytes, with_secrets: bool) -> Images:
     services = doc.get("services") if isinstance(doc, dict) else None
     if not isinstance(services, dict):
         return Images(unknown="the compose file has no services")
-    ecr, public, registry, pulled, built = [], [], [], [], []
+    ecr, public, registry, pulled, built, every = [], [], [], [], [], []
     for name, spec in services.items():
         image = spec.get("image") if isinstance(spec, dict) else None
         if not isinstance(image, str) or "$" in image:  # built, or interpolated on the device
             built.append(str(name) + (f" ({image})" if isinstance(image, str) else ""))
             continue
+        every.append(str(name))
         if parse_image(image).ecr:
             ecr.append(image)
         elif with_secrets:
@@ -143,7 +153,7 @@ def images_of(raw: bytes, with_secrets: bool) -> Images:
             pulled.append(str(name))
         else:
             public.append(image)
-    return Images(*(tuple(dict.fromkeys(x)) for x in (ecr, public, registry, pulled, built)))
+    return Images(*(tuple(dict.fromkeys(x)) for x in (ecr, public, registry, pulled, every, built)))
 
 
 def gather(name: str, raw: bytes, *, connector_id: str | None, version: str | None, bare: bool,

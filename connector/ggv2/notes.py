@@ -11,6 +11,7 @@ from dadc.domain.images import parse as parse_image
 from dadc.runtime.status import topic
 from dadc.ggv2.artifacts import Artifact, s3_location
 from dadc.ggv2.inputs import ExportOptions, Inputs
+from dadc.ggv2.scripts import component_data
 
 EXACT, APPROX, NONE = "exact", "approximate", "no equivalent"
 
@@ -77,11 +78,14 @@ def mappings(inputs: Inputs, options: ExportOptions) -> list[tuple[str, str, str
                     f"({options.posix_user or 'ggc_user'}) must be root or allowed to switch to it: give --posix-user root")
     add("AWSSecretsArnList", True, (EXACT, "registry_login.py reads each secret with the token exchange credentials "
         "and logs in with --password-stdin (python3 and boto3 on the device)"))
-    add("DockerContainerStatusLogFrequency", True, (EXACT, "the Run step logs `compose ps` at this interval "
-        "(into the component's log)"))
+    if "DockerContainerStatusLogFrequency" in names:  # neither style keeps the log
+        rows.append(("DockerContainerStatusLogFrequency", NONE, "not carried over: the start is a Startup step, "
+                     "whose exit decides the deployment, and a log it left running would outlive the nucleus's "
+                     "tracking; `docker compose -p greengrassdockerapplicationdeployment ps` shows what it showed"))
     add("ForceDeploy", True, (EXACT, "a failed down removes the project's containers by label"))
-    add("DockerPullBeforeUp", True, (APPROX, "ECR and public images are docker: artifacts, pulled at every "
-        "deployment whatever this says; images behind a secret are pulled as it says"))
+    add("DockerPullBeforeUp", True, (EXACT, "true: Startup pulls every service's image before down (after its "
+        "logins), so a tag pushed again reaches the device as before; false: nothing pulls an image the device "
+        "has (neither the nucleus's docker: artifacts nor up), as the connector did"))
     add("StopContainersOnNewDeployment", True, (APPROX, "Shutdown runs down when it is true; but every new "
         "component version or configuration restarts the component, so with false the containers keep running "
         "and `up` updates them, as the connector's next deployment did"))
@@ -90,19 +94,40 @@ def mappings(inputs: Inputs, options: ExportOptions) -> list[tuple[str, str, str
     return rows
 
 
-def gaps(inputs: Inputs, options: ExportOptions) -> list[str]:
+def gaps(inputs: Inputs, options: ExportOptions, deployment: dict[str, Any] | None = None) -> list[str]:
+    d = component_data()
     stop = int(inputs.config.profile.stop_timeout_seconds)
-    out = [f"The stop: the connector had {stop} s for its cleanup; the recipe's Shutdown sets Timeout to it "
-           "(the nucleus's default is 15 s). The nucleus then ends the Run process (SIGTERM, then SIGKILL)."]
+    out = [f"The stop: the connector had {stop} s for its cleanup, and Shutdown's Timeout is {stop} s and a "
+           f"margin when the nucleus restarts the component (a new version, a configuration change). A restart of "
+           f"the nucleus itself stops every component within {d['kernel_stop_seconds']} s, and `systemctl stop "
+           f"greengrass` or a reboot within systemd's limit ({d['systemd_stop_seconds']} s unless TimeoutStopSec "
+           "says otherwise; raise it with `systemctl edit greengrass`, [Service] TimeoutStopSec=...); the down in "
+           "progress is then killed and containers may be left running.",
+           "A failed start fails the deployment: Startup's exit decides it (after the nucleus's three tries, the "
+           "component is BROKEN and `failureHandlingPolicy: ROLLBACK` puts the previous deployment back).",
+           "Removing the component runs Uninstall (nucleus 2.17 and later): the application is taken down whatever "
+           "StopContainersOnNewDeployment says, since nothing will manage it afterwards."]
     if options.style == "native":
         out += ["The status topic and payloads: a native component publishes nothing to "
                 f"`{topic()}`; read the component's log instead "
                 "(or use the dadc style, which publishes the documented payloads with `--mqtt` in DadcOptions).",
                 "The connector's InvalidParameter checks: V2 does not validate these parameters; run "
-                "`dadc validate` on the definition before each configuration change."]
+                "`dadc validate` on the definition before each configuration change.",
+                "Registry credentials: a login's credentials are removed from the component's Docker config when "
+                "the start ends.",
+                "Registry secrets are read at each start with the token exchange credentials (V1 kept them on the "
+                "core): offline, no login is possible, and with DockerOfflineMode the local images stand in."]
     else:
         out += ["The status topic: dadc publishes the documented payloads to an MQTT broker you name in DadcOptions "
-                "(`--mqtt mqtts://...` with the device certificate), not through Greengrass IPC."]
+                "(`--mqtt mqtts://...` with the device certificate), not through Greengrass IPC.",
+                "Registry credentials stay in DockerComposeFileDestinationPath/.docker/config.json, as the connector "
+                "kept them (its documentation asks you to secure that folder).",
+                "dadc's requirements on the device: " + ("the wheels given with --wheelhouse (artifacts)." if
+                options.wheelhouse else "the device's package index (--device-index)." if options.device_index else
+                "the device's own Python packages (python3-boto3, python3-yaml, python3-packaging, python3-paho-mqtt "
+                ">= 2, python3-dotenv); Install names what is missing. --wheelhouse DIR ships them as artifacts.")]
+    out.append("A tag pushed again: with DockerPullBeforeUp false, the device keeps the image it has (the nucleus "
+               "pulls a docker: artifact it lacks; a moved tag of one it has may never reach it).")
     if inputs.images.built:
         out.append("Services built or with interpolated images (" + ", ".join(inputs.images.built) + ") are not "
                    "docker: artifacts; `up` builds or pulls them on the device.")
@@ -111,16 +136,29 @@ def gaps(inputs: Inputs, options: ExportOptions) -> list[str]:
                    "statements in the policy below; export again with --compose FILE.")
     if inputs.others:
         out.append("Other connectors of the definition are left out: " + ", ".join(inputs.others) + ".")
-    if not options.target_arn:
+    if not options.target_arn and not options.merge_with:
         out.append("deployment.json has a placeholder targetArn that the API refuses: export with --target-arn "
                    "(a thing or thing group ARN) or edit it.")
-    out.append("deployment.json deploys DockerApplicationManager and TokenExchangeService at the versions in "
-               "dadc's data (versions/ggv2.json); give --dependency-version NAME=X.Y.Z for what your fleet runs.")
+    out.append("A thing group has one deployment: a new one that lacks a component the current one has removes it. "
+               + ("deployment.json revises the current deployment given with --merge-with (its components kept)."
+                  if options.merge_with else "If the target runs other components (another exported connector), "
+                  "export with --merge-with CURRENT.json (`aws greengrassv2 get-deployment` of the target's "
+                  "current deployment, or that earlier deployment.json)."))
+    pins = {n: c["componentVersion"] for n, c in (deployment or {}).get("components", {}).items()
+            if n in d["nucleus_requirements"] and c.get("componentVersion") in d["nucleus_requirements"][n]}
+    out += [f"{n} {v} requires the nucleus {d['nucleus_requirements'][n][v]}: a device on another minor version "
+            "refuses the deployment (the nucleus does not move its own minor version for a dependency)."
+            for n, v in pins.items()]
+    out.append("The nucleus's own components (DockerApplicationManager, TokenExchangeService) are not pinned: its "
+               "resolver picks versions that run on the device's nucleus. --dependency-version pins one.")
+    out.append("Greengrass nucleus lite: its documentation does not say enough to decide which of these lifecycle "
+               "steps and artifacts it runs; its reported lack of private-registry logins rules out exports with "
+               "registry secrets or ECR images there.")
     return out
 
 
 def render(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact], recipe_file: str,
-           uploaded: list[str], written: list[tuple[str, str]]) -> str:
+           uploaded: list[str], written: list[tuple[str, str]], deployment: dict[str, Any] | None = None) -> str:
     name = f"connector {inputs.connector_id} ({inputs.arn})"
     lines = [f"# Migrating {name} to Greengrass V2", "",
              f"Style: **{options.style}**. Version {inputs.version} of DockerApplicationDeployment; "
@@ -145,7 +183,7 @@ def render(inputs: Inputs, options: ExportOptions, artifacts: list[Artifact], re
               f"{step + 2}. `aws greengrassv2 create-deployment --cli-input-json file://deployment.json`", "",
               "## What carries over", "", "| parameter | maps | how |", "| --- | --- | --- |"]
     lines += [f"| `{what}` | {how_well} | {how} |" for what, how_well, how in mappings(inputs, options)]
-    lines += ["", "## What does not carry over, or differs", ""] + [f"- {g}" for g in gaps(inputs, options)]
+    lines += ["", "## What does not carry over, or differs", ""] + [f"- {g}" for g in gaps(inputs, options, deployment)]
     lines += ["", "## Token exchange role policy (for exactly these artifacts, images and secrets)", "", "```json",
               json.dumps(policy(inputs, options, artifacts), indent=2), "```", ""]
     return "\n".join(lines)

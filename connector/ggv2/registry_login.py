@@ -6,10 +6,12 @@ reads AWS_CONTAINER_CREDENTIALS_FULL_URI, which the nucleus sets), as the connec
 the group role: no IPC client library is needed and nothing is kept on the device. The password
 goes to `docker login --password-stdin`: never in argv, a log line or an error.
 
-Usage: registry_login.py DELAYS OFFLINE_OK ARNS_JSON
+Usage: registry_login.py DELAYS OFFLINE_OK ARNS_JSON ECR_HOSTS
   DELAYS: the pauses between login attempts, comma-separated, as dadc's planner plans them ('' one try)
-  ARNS_JSON: AWSSecretsArnList as the connector took it
-exit 0: logged in (or, with OFFLINE_OK=true, the registry, Secrets Manager or the credentials
+  ARNS_JSON: AWSSecretsArnList as the connector took it ('' or [] for none)
+  ECR_HOSTS: the ECR registries of the compose file's images, comma-separated: a token from ECR with
+    the same credentials, for the pulls the lifecycle makes itself (DockerPullBeforeUp)
+exit 0: logged in (or, with OFFLINE_OK=true, the registry, Secrets Manager, ECR or the credentials
 unreachable: the token exchange service answers 500 or 504 while the device is offline); 1: refused.
 """
 from __future__ import annotations
@@ -62,23 +64,43 @@ def unreachable_errors() -> tuple[type[BaseException], ...]:
     return tuple(getattr(e, name) for name in names if hasattr(e, name))
 
 
+def ecr_credentials(host: str) -> tuple[str, str, str]:
+    """A token from ECR for the registry host ACCOUNT.dkr.ecr.REGION.amazonaws.com."""
+    import base64
+
+    import boto3
+    account, region = host.split(".")[0], host.split(".")[3]
+    data = boto3.client("ecr", region_name=region).get_authorization_token(registryIds=[account])
+    user, _, password = base64.b64decode(data["authorizationData"][0]["authorizationToken"]).decode().partition(":")
+    return host, user, password
+
+
 def main(argv: list[str]) -> int:
     delays = [float(d) for d in argv[0].split(",") if d]
-    offline_ok, arns = argv[1] == "true", json.loads(argv[2])
+    offline_ok = argv[1] == "true"
+    arns = json.loads(argv[2]) if argv[2].strip() else []
+    ecr = [h for h in (argv[3] if len(argv) > 3 else "").split(",") if h]
     import boto3
     gone = unreachable_errors()
     failed = 0
     client = None
-    for arn in arns:
+
+    def secret(arn: str) -> tuple[str, str, str]:
+        nonlocal client
+        client = client or boto3.client("secretsmanager")
+        return credentials(arn, client)
+    sources = [(arn, "Secrets Manager", lambda arn=arn: secret(arn)) for arn in arns] + \
+        [(host, "ECR", lambda host=host: ecr_credentials(host)) for host in ecr]
+    for name, service, read in sources:
         try:
-            client = client or boto3.client("secretsmanager")
-            host, user, password = credentials(arn, client)
+            host, user, password = read()
         except gone as exc:
-            print(f"{arn}: Secrets Manager unreachable ({type(exc).__name__})", file=sys.stderr)
+            print(f"{name}: {service} unreachable ({type(exc).__name__})", file=sys.stderr)
             failed += 0 if offline_ok else 1
             continue
         except Exception as exc:  # a refusal or a malformed secret: named by type, never its text
-            print(f"{arn}: cannot read the secret ({type(exc).__name__})", file=sys.stderr)
+            print(f"{name}: cannot read the {'secret' if service != 'ECR' else 'token'} ({type(exc).__name__})",
+                  file=sys.stderr)
             failed += 1
             continue
         said = login(host, user, password, delays)

@@ -1,30 +1,42 @@
-"""The lifecycle scripts of an exported component, written from the version's profile.
+"""The native style's lifecycle scripts, written from the version's profile (the dadc style's are in
+dadcstyle.py).
 
-native: the version's start sequence, then the container status log, as Run; its stop sequence as
-Shutdown. Each command's gate (`when`) and fallback are read from the
-configuration at run time (Setenv maps every parameter to P_<Name>), so a `configurationUpdate`
-acts as a changed definition did. dadc: Install makes a venv, Run is `dadc run`, Shutdown `dadc stop`.
+Startup is the version's start sequence: the nucleus reports the component RUNNING when Startup
+exits 0 and ERRORED when it exits otherwise or passes its Timeout, so the start decides the
+deployment (and ROLLBACK undoes a failed one); a Run step would be RUNNING as soon as it is forked.
+Shutdown is the stop sequence; Uninstall takes the application down whatever
+StopContainersOnNewDeployment says (nothing manages it once the component is gone). Each command's
+gate (`when`) and fallback are read from the configuration at run time (Setenv maps every parameter
+to P_<Name>), so a `configurationUpdate` acts as a changed definition did.
 
 Every value reaches the shell through the environment, never pasted into the script: a parameter
-with a quote or a `$` cannot change what runs."""
+with a quote or a `$` cannot change what runs. No `{NAME:...}` text appears but the nucleus's own
+recipe variables: the nucleus reads `{word:text}` as one (a shell default such as `${X:-no}` is
+logged as an interpolation error at every deployment), so variables are written `$P_Name`."""
 from __future__ import annotations
 
-from dadc import options as dadc_options
-from dadc import plan
-from dadc.ggv2.inputs import Inputs
-from dadc.profiles import Command
-from dadc.domain.labels import PROJECT_LABEL
-from dadc.profiles import project_name
+from typing import Any
 
+from dadc import plan
+from dadc.data import load_json
+from dadc.domain.images import ecr_registries
+from dadc.domain.images import parse as parse_image
+from dadc.domain.labels import PROJECT_LABEL
+from dadc.ggv2.inputs import Inputs
+from dadc.profiles import Command, project_name
 from dadc.steps import Kind
 
 COMPOSE_NAME = "docker-compose.yml"
+
+
+def component_data() -> dict[str, Any]:
+    return load_json("versions", "ggv2.json")
 # What each planned step becomes in an exported component. The dadc style runs dadc, so every step
 # runs as planned there; this is the native style's lifecycle, or why a step is not in it.
 LIFECYCLE: dict[Kind, str] = {
-    Kind.FETCH: "the compose file is the component's artifact (the nucleus downloads it); Run copies it",
+    Kind.FETCH: "the compose file is the component's artifact (the nucleus downloads it); Startup copies it",
     Kind.LOGIN: "registry_login.py, with the token exchange credentials and the planned pauses",
-    Kind.PULL: "compose pull of the registry services (docker: artifacts are the nucleus's)",
+    Kind.PULL: "compose pull of every service with a registry image, when DockerPullBeforeUp says so",
     Kind.DOWN: "compose down of the local copy, within the version's stop limit",
     Kind.REMOVE: "ForceDeploy's docker rm -f by the project's label",
     Kind.INSTALL: "mv of the incoming file onto the local copy",
@@ -43,13 +55,18 @@ LIFECYCLE: dict[Kind, str] = {
     Kind.FAIL: "not exported: a failed native deployment is the nucleus's to roll back",
 }
 HELPER = "registry_login.py"
-# "$@" holds the compose CLI (an array in POSIX sh), so `timeout` can run it: it cannot run a function
+# "$@" holds the compose CLI (an array in POSIX sh), so `timeout` can run it: it cannot run a function.
+# unreachable: what docker or compose print when a registry cannot be reached (not a refusal)
 PRELUDE = """set -eu
 on() { case "$1" in [Tt][Rr][Uu][Ee]) return 0;; *) return 1;; esac; }
+unreachable() { printf '%s' "$1" | grep -Eqi 'connection refused|no such host|i/o timeout|network is unreachable|timeout|connection reset|tls handshake|dial tcp'; }
 if docker compose version >/dev/null 2>&1; then set -- docker compose; else set -- docker-compose; fi
 CURRENT="$P_DockerComposeFileDestinationPath/{COMPOSE_NAME}"
 INCOMING="$P_DockerComposeFileDestinationPath/.incoming-{COMPOSE_NAME}"
 """.replace("{COMPOSE_NAME}", COMPOSE_NAME)
+# the registry credentials a login leaves in the component's Docker config are removed when the
+# start ends, succeeded or not: nothing after up needs them (a restart policy pulls nothing)
+FORGET = 'trap \'rm -f "$DOCKER_CONFIG/config.json"\' EXIT\n'
 
 
 def compose(file: str, action: str, limit: int | None = None) -> str:
@@ -76,40 +93,55 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line if line else line for line in text.splitlines())
 
 
-def _fallback_ok(command: Command) -> str:
-    """The shell condition under which this command's failure is accepted (its fallback), or ''."""
+def _offline(command: Command, inputs: Inputs) -> str:
+    """The parameter whose truth lets this command's unreachable failure stand (its fallback), or ''."""
     fb = command.fallback
-    return f'on "${{P_{fb.when}:-false}}"' if fb and fb.then in ("offline", "local-images") else ""
+    ok = fb and fb.then in ("offline", "local-images") and fb.when in inputs.config.profile.parameter_names
+    return fb.when if ok and fb else ""
+
+
+def logs_in(inputs: Inputs) -> bool:
+    """The start logs in: to a secret's registry, or to ECR for images it pulls itself."""
+    names = inputs.config.profile.parameter_names
+    return bool(inputs.images.ecr) or "AWSSecretsArnList" in names
 
 
 def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
     stop = int(inputs.config.profile.stop_timeout_seconds)
     kind = command.command
     if kind == "fetch":
-        return (f"# fetch: the compose file is this component version's artifact (Greengrass downloaded it)\n"
-                f'mkdir -p "$P_DockerComposeFileDestinationPath"\n'
+        return (f"# fetch: the compose file is this component version's artifact (Greengrass downloaded it,\n"
+                f"# read-only); a copy left by an interrupted start is replaced, not written over\n"
+                f'mkdir -p "$P_DockerComposeFileDestinationPath"\nrm -f "$INCOMING"\n'
                 f'cp "{{artifacts:path}}/{compose_file}" "$INCOMING"')
     if kind == "login":
-        if "AWSSecretsArnList" not in inputs.config.profile.parameter_names:
-            return "# login: this version has no registry secrets; ECR images are docker: artifacts"
-        fb = command.fallback
-        offline = f'"$(on "${{P_{fb.when}:-false}}" && echo true || echo false)"' if fb else "false"
+        if not logs_in(inputs):
+            return "# login: no registry secrets and no ECR image"
+        offline = _offline(command, inputs)
+        flag = f'"$(on "$P_{offline}" && echo true || echo false)"' if offline else "false"
         delays = plan.login_delays(command)  # the planner's pauses, as dadc itself makes them
-        return (f"# login: each registry secret, read with the token exchange credentials; password on stdin\n"
-                f'if [ -n "${{P_AWSSecretsArnList:-}}" ] && [ "$P_AWSSecretsArnList" != "[]" ]; then\n'
-                f'  timeout -k 3 {_limit("login") * command.attempts + int(sum(delays))} python3 '
-                f'"{{artifacts:path}}/{HELPER}" "{",".join(f"{d:g}" for d in delays)}" {offline} '
-                f'"$P_AWSSecretsArnList"\nfi')
+        secrets = '"$P_AWSSecretsArnList"' if "AWSSecretsArnList" in inputs.config.profile.parameter_names else "''"
+        ecr = ",".join(sorted({parse_image(i).registry for i in inputs.images.ecr}))
+        registries = max(1, len(inputs.secrets) + len(ecr.split(",") if ecr else []))
+        limit = (_limit("login") * command.attempts + int(sum(delays))) * registries
+        return (f"# login: each registry secret (read with the token exchange credentials) and each ECR registry\n"
+                f"# (a token with them); the password on stdin, never kept past this start\n"
+                f'timeout -k 3 {limit} python3 "{{artifacts:path}}/{HELPER}" "{",".join(f"{d:g}" for d in delays)}" '
+                f'{flag} {secrets} "{ecr}"')
     if kind == "pull":
-        services = " ".join(inputs.images.registry_services)
-        if not services:
-            return _gated(command, ": # pull: every image is a docker: artifact, pulled by DockerApplicationManager")
-        ok = _fallback_ok(command)
-        run = compose("INCOMING", f"pull {services}", _limit("pull"))
-        return _gated(command, f"{run} || {ok}" if ok else run)
+        services = " ".join(inputs.images.pulled_services)
+        if inputs.images.unknown == "" and not services:
+            return _gated(command, ": # pull: no service has a registry image")
+        run = compose("INCOMING", f"pull {services}".rstrip(), _limit("pull"))
+        offline = _offline(command, inputs)
+        if not offline:
+            return _gated(command, run)
+        # a registry out of reach lets the local images stand in, as the version did; a refusal fails
+        return _gated(command, f'if ! said=$({run} 2>&1); then\n  printf \'%s\\n\' "$said" >&2\n'
+                               f'  on "$P_{offline}" && unreachable "$said" || exit 1\nfi')
     if kind == "down":
         fb = command.fallback
-        force = (f'{{ on "${{P_{fb.when}:-false}}" && docker ps -aq --filter label={PROJECT_LABEL}={project_name()} '
+        force = (f'{{ on "$P_{fb.when}" && docker ps -aq --filter label={PROJECT_LABEL}={project_name()} '
                  f'| xargs -r docker rm -f; }}' if fb and fb.then == "force-remove" else "false")
         return _gated(command, f'if [ -f "$CURRENT" ]; then\n  {compose("CURRENT", "down", stop)} || {force}\nfi')
     if kind == "up":
@@ -117,14 +149,15 @@ def _step(command: Command, inputs: Inputs, compose_file: str) -> str:
     raise ValueError(f"no V2 lifecycle for command {kind!r}")
 
 
-def native_run(inputs: Inputs, compose_file: str) -> str:
-    """The start sequence, then the connector's container status log every
-    DockerContainerStatusLogFrequency seconds. One Run step: a recipe defines Startup or Run, not
-    both, and the status log must keep running. No step Timeout (the nucleus would end the log
-    with it): each docker command has its planned limit."""
-    body = "\n".join(_step(c, inputs, compose_file) for c in inputs.config.profile.start_sequence)
-    return (f'{PRELUDE}{body}\n# the status log\nwhile :; do\n  {compose("CURRENT", "ps")} || true\n'
-            f'  sleep "${{P_DockerContainerStatusLogFrequency:-300}}"\ndone\n')
+def native_startup(inputs: Inputs, compose_file: str) -> tuple[str, int]:
+    """The start sequence and its Timeout: every planned limit (a login per registry, with its
+    attempts and pauses) and a margin, so only a command past its own limit ends it."""
+    profile = inputs.config.profile
+    body = "\n".join(_step(c, inputs, compose_file) for c in profile.start_sequence)
+    steps = plan.plan_start(profile, inputs.config.params, plan.Observed(True, True))
+    registries = len(inputs.secrets) + len(ecr_registries(list(inputs.images.ecr)))
+    timeout = plan.longest(steps, registries) + int(component_data()["startup_margin_seconds"])
+    return f"{PRELUDE}{FORGET if logs_in(inputs) else ''}{body}\n", int(timeout)
 
 
 def native_shutdown(inputs: Inputs) -> tuple[str, int]:
@@ -132,50 +165,12 @@ def native_shutdown(inputs: Inputs) -> tuple[str, int]:
     stop = int(profile.stop_timeout_seconds)
     body = "\n".join(_gated(c, f'if [ -f "$CURRENT" ]; then {compose("CURRENT", "down", stop)}; fi')
                      for c in profile.stop_sequence)
-    return f"{PRELUDE}{body}\n", stop + int(dadc_options.STOP_MARGIN)
+    return f"{PRELUDE}{body}\n", stop + int(component_data()["stop_margin_seconds"])
 
 
-# --- dadc style -------------------------------------------------------------------------------
-
-def venv(dadc_version: str) -> str:
-    return "{work:path}/venv-" + dadc_version
-
-
-def dadc_setenv() -> dict[str, str]:
-    return {"DADC_PARAMETERS": "{configuration:/Parameters}", "DADC_CONNECTOR": "{configuration:/ConnectorArn}",
-            "DADC_OPTIONS": "{configuration:/DadcOptions}", "DADC_THING_NAME": "{iot:thingName}"}
-
-
-def dadc_install(wheel: str, dadc_version: str) -> str:
-    """A venv that sees the device's Python packages (a distro's python3-boto3 counts); what is
-    missing comes from the device's package index."""
-    v = venv(dadc_version)
-    return (f'set -eu\nrm -rf "{v}"\npython3 -m venv --system-site-packages "{v}"\n'
-            f'# dadc itself into the venv even when the system has a dadc; then what it needs and is missing\n'
-            f'"{v}/bin/python" -m pip install --disable-pip-version-check -q --ignore-installed --no-deps '
-            f'"{{artifacts:path}}/{wheel}"\n'
-            f'"{v}/bin/python" -m pip install --disable-pip-version-check -q "{{artifacts:path}}/{wheel}"\n')
-
-
-def _exec_dadc(action: str, dadc_version: str) -> str:
-    """The configuration's parameters as dadc's --parameters file, then dadc ACTION in its place.
-    DADC_OPTIONS: dadc options from the configuration (--mqtt ..., --health-gate ...), split on spaces."""
-    return (f'printf \'%s\' "$DADC_PARAMETERS" > "{{work:path}}/parameters.json"\n'
-            f'exec "{venv(dadc_version)}/bin/dadc" {action} --parameters "{{work:path}}/parameters.json" '
-            f'--version "$DADC_CONNECTOR" --state-dir "{{work:path}}/state" $DADC_OPTIONS\n')
-
-
-def dadc_run(dadc_version: str) -> str:
-    return ('set -eu\necho $$ > "{work:path}/dadc.pid"  # exec keeps the pid: Shutdown signals this process\n'
-            + _exec_dadc("run", dadc_version))
-
-
-def dadc_shutdown(dadc_version: str) -> str:
-    """`dadc run` holds its destination for its whole life, and on SIGTERM runs the version's stop
-    sequence within the stop limit: Shutdown signals it and waits for it (the nucleus ends Run
-    only after Shutdown, within a 5 s grace). With no `dadc run` alive, `dadc stop` does it."""
-    return ('set -eu\nPID=$(cat "{work:path}/dadc.pid" 2>/dev/null || true)\n'
-            'alive() { [ -n "$PID" ] && grep -q dadc "/proc/$PID/cmdline" 2>/dev/null '
-            '&& ! grep -q "^State:[[:space:]]*Z" "/proc/$PID/status" 2>/dev/null; }\n'
-            'if alive; then\n  kill -TERM "$PID"\n  while alive; do sleep 1; done\n  exit 0\nfi\n'
-            + _exec_dadc("stop", dadc_version))
+def native_uninstall(inputs: Inputs) -> tuple[str, int]:
+    """The component removed from the device: its application down, whatever
+    StopContainersOnNewDeployment says (no later deployment will manage it)."""
+    stop = int(inputs.config.profile.stop_timeout_seconds)
+    return (f'{PRELUDE}if [ -f "$CURRENT" ]; then {compose("CURRENT", "down", stop)}; fi\n',
+            stop + int(component_data()["stop_margin_seconds"]))

@@ -56,5 +56,18 @@ def test_conformance_after_a_plain_install(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     helper = elsewhere / "native" / "artifacts" / "gg-art" / "p" / "dadc.app" / "1.0.0" / "registry_login.py"
     assert "password-stdin" in helper.read_text()
-    done = subprocess.run(dadc + ["--out", "dadc"], cwd=elsewhere, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "give --wheel FILE" in done.stderr
+    # the dadc style from the installed dadc, no source tree and no --wheel: the installed files packed
+    # again as a wheel, which installs into a fresh environment and runs there
+    done = subprocess.run(dadc + ["--out", "dadc"], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (wheel,) = (elsewhere / "dadc" / "artifacts").rglob("dadc-*.whl")
+    device = tmp_path / "device"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(device)], check=True)
+    subprocess.run([str(device / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                    "--disable-pip-version-check", str(wheel)], check=True, timeout=300)
+    out = subprocess.run([str(device / "bin" / "python"), "-m", "dadc.ggv2.lifecycle"], cwd=elsewhere,
+                         capture_output=True, text=True, timeout=60)
+    assert "usage: python -m dadc.ggv2.lifecycle" in out.stderr
+    versions = subprocess.run([str(device / "bin" / "dadc"), "versions", "--format", "json"], cwd=elsewhere,
+                              capture_output=True, text=True, check=True, timeout=60).stdout
+    assert [v["version"] for v in json.loads(versions)] == [1, 2, 3, 4, 5, 6, 7]

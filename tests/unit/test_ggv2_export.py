@@ -4,6 +4,7 @@ nucleus reads them) and each deployment passes botocore's own validation of Crea
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 
-from dadc import cli
+from dadc import cli, plan
 from dadc.ggv2 import artifacts
 from dadc.ggv2.inputs import ExportOptions
 from dadc.validation.engine import validate_bytes
@@ -31,6 +32,15 @@ ECR_COMPOSE = """services:
   built:
     build: ./src
 """
+
+
+# the nucleus's interpolation: {namespace:key} (KernelConfigResolver); any other namespace is an error it logs
+NUCLEUS_VARIABLE = re.compile(r"\{([.\w]+):([^:}]+)}")
+KNOWN_VARIABLES = {"artifacts", "work", "configuration", "iot"}
+
+
+def nucleus_variables(text: str) -> set[str]:
+    return {m[1] for m in NUCLEUS_VARIABLE.finditer(text)}
 
 
 def lower_keys(value: Any) -> Any:
@@ -105,17 +115,25 @@ def test_every_valid_definition_exports(case: Path, connector_id: str, style: st
     deployment = json.loads((out / "deployment.json").read_text())
     report = ParamValidator().validate(deployment, create_deployment)
     assert not report.has_errors(), report.generate_report()
-    merged = json.loads(deployment["components"][recipe["ComponentName"]]["configurationUpdate"]["merge"])
+    update = deployment["components"][recipe["ComponentName"]]["configurationUpdate"]
+    merged = json.loads(update["merge"])
     assert merged == recipe["ComponentConfiguration"]["DefaultConfiguration"]
+    assert update["reset"] == ["/ConnectorArn", "/Parameters", "/DadcOptions"]  # a removed parameter goes
     assert all(isinstance(v, str) for v in merged["Parameters"].values())
-    assert "aws.greengrass.DockerApplicationManager" in recipe["ComponentDependencies"]
+    uris = [a["Uri"] for a in recipe["Manifests"][0]["Artifacts"]]
+    # DockerApplicationManager only for docker: artifacts; nothing of the nucleus's pinned by default
+    assert ("aws.greengrass.DockerApplicationManager" in recipe["ComponentDependencies"]) == \
+        any(u.startswith("docker:") for u in uris)
+    assert set(deployment["components"]) == {recipe["ComponentName"]}
     lifecycle = recipe["Manifests"][0]["Lifecycle"]
     assert recipe["Manifests"][0]["Platform"] == {"os": "linux"}
-    assert "Shutdown" in lifecycle and lifecycle["Shutdown"]["Timeout"] >= 600
-    assert not {"Startup", "Run"} <= set(lifecycle)
-    for step in ("Run", "Shutdown", "Install"):
-        if step in lifecycle:  # the shell parses it
+    # the start is Startup (its exit decides the deployment), within every limit it plans
+    assert "Run" not in lifecycle and lifecycle["Startup"]["Timeout"] > plan.limit("up")
+    assert lifecycle["Shutdown"]["Timeout"] >= 600 and lifecycle["Uninstall"]["Timeout"] >= 600
+    for step in ("Startup", "Shutdown", "Uninstall", "Install"):
+        if step in lifecycle:  # the shell parses it, and the nucleus finds no variable it does not know
             subprocess.run(["sh", "-n"], input=lifecycle[step]["Script"], text=True, check=True)
+            assert nucleus_variables(lifecycle[step]["Script"]) <= KNOWN_VARIABLES, lifecycle[step]["Script"]
     notes = (out / "MIGRATION.md").read_text()
     assert all(f"| `{name}` |" in notes for name, value in merged["Parameters"].items() if value)
 
@@ -128,12 +146,14 @@ def test_native_keeps_every_parameter_and_reads_each_from_the_configuration(tmp_
     params = recipe["ComponentConfiguration"]["DefaultConfiguration"]["Parameters"]
     setenv = recipe["Manifests"][0]["Lifecycle"]["Setenv"]
     assert {f"P_{name}" for name in params} <= set(setenv)
-    run = recipe["Manifests"][0]["Lifecycle"]["Run"]["Script"]
+    run = recipe["Manifests"][0]["Lifecycle"]["Startup"]["Script"]
     # ForceDeploy acts only when down fails; the login helper gets the offline flag; no value is pasted in
-    assert '|| { on "${P_ForceDeploy:-false}" && docker ps -aq' in run
+    assert '|| { on "$P_ForceDeploy" && docker ps -aq' in run
     assert "my-compose-bucket" not in run and "/home/ggc/compose" not in run
     uris = [a["Uri"] for a in recipe["Manifests"][0]["Artifacts"]]
-    assert uris[0] == f"{PREFIX}dadc.DockerApp/1.0.0/production-docker-compose.yml"  # the pinned version's copy
+    # the pinned version's copy, at a key of its own that no later component version changes
+    assert uris[0] == f"{PREFIX}dadc.DockerApp/compose-versions/3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY/" \
+                      "production-docker-compose.yml"
     assert f"{PREFIX}dadc.DockerApp/1.0.0/registry_login.py" in uris
 
 
@@ -157,20 +177,23 @@ def test_unpinned_native_points_at_the_object_and_needs_no_prefix(tmp_path: Path
     assert recipe["Manifests"][0]["Artifacts"][0] == {"Uri": uri}
     notes = (out / "MIGRATION.md").read_text()
     assert "digest is fixed when the component version is created" in notes
-    # no secrets, no ECR: nothing needs the token exchange service's credentials but the s3 artifact
-    assert "aws.greengrass.TokenExchangeService" not in recipe["ComponentDependencies"]
+    # the nucleus downloads an s3:// artifact with the token exchange service's credentials
+    assert "aws.greengrass.TokenExchangeService" in recipe["ComponentDependencies"]
+    assert "aws.greengrass.DockerApplicationManager" in recipe["ComponentDependencies"]  # the example's images
 
 
 def test_images_become_docker_artifacts_and_the_policy_names_each(tmp_path: Path) -> None:
     doc, _ = case_files(CASES / "v6-minimal-valid.json", tmp_path)
     compose = tmp_path / "ecr.yml"
     compose.write_text(ECR_COMPOSE)
-    code, out = export(tmp_path, doc, "--style", "native", "--compose", str(compose), "--format", "json")
+    code, out = export(tmp_path, doc, "--style", "native", "--compose", str(compose), "--format", "json",
+                       "--artifacts-prefix", PREFIX)  # the login helper (ECR tokens for the lifecycle's pulls)
     assert code == 0
     recipe = json.loads((out / "recipe.json").read_text())
     uris = [a["Uri"] for a in recipe["Manifests"][0]["Artifacts"]]
     assert "docker:123456789012.dkr.ecr.us-west-2.amazonaws.com/web:1.2" in uris
     assert f"docker:registry.example.com:5000/team/job@sha256:{'a' * 64}" in uris
+    assert "aws.greengrass.DockerApplicationManager" in recipe["ComponentDependencies"]
     assert "aws.greengrass.TokenExchangeService" in recipe["ComponentDependencies"]
     notes = (out / "MIGRATION.md").read_text()
     assert "arn:aws:ecr:us-west-2:123456789012:repository/web" in notes
@@ -180,7 +203,7 @@ def test_images_become_docker_artifacts_and_the_policy_names_each(tmp_path: Path
 def test_the_deployment_carries_target_user_and_dependency_versions(tmp_path: Path, wheel: Path) -> None:
     doc, extra = case_files(CASES / "v7-minimal-valid.json", tmp_path)
     target = "arn:aws:iot:us-west-2:123456789012:thinggroup/line-3"
-    code, out = export(tmp_path, doc, "--artifacts-prefix", PREFIX, "--wheel", str(wheel), "--target-arn", target,
+    code, out = export(tmp_path, doc, "--style", "native", "--artifacts-prefix", PREFIX, "--target-arn", target,
                        "--posix-user", "ggc_user:docker", "--component-name", "com.example.Line3",
                        "--component-version", "2.1.0",
                        "--dependency-version", "aws.greengrass.DockerApplicationManager=2.0.11", *extra)
@@ -192,6 +215,9 @@ def test_the_deployment_carries_target_user_and_dependency_versions(tmp_path: Pa
     assert deployment["components"]["aws.greengrass.DockerApplicationManager"]["componentVersion"] == "2.0.11"
     notes = (out / "MIGRATION.md").read_text()
     assert "placeholder targetArn" not in notes
+    code, out = export(tmp_path / "dadc", doc, "--artifacts-prefix", PREFIX, "--wheel", str(wheel),
+                       "--component-name", "com.example.Line3", "--component-version", "2.1.0", *extra)
+    notes = (out / "MIGRATION.md").read_text()
     assert f"aws s3 cp {out}/artifacts/gg-artifacts/migrated/com.example.Line3/2.1.0/{wheel.name} " \
            f"{PREFIX}com.example.Line3/2.1.0/{wheel.name}" in notes
     assert (out / "artifacts" / "gg-artifacts" / "migrated" / "com.example.Line3" / "2.1.0" / wheel.name).read_bytes() \
@@ -250,3 +276,117 @@ def test_recipes_validate_against_the_public_schema_when_given(tmp_path: Path, w
                            str(wheel), *extra)
         assert code == 0
         jsonschema.validate(lower_keys(yaml.safe_load((out / "recipe.yaml").read_text())), schema)
+
+
+def test_a_deployment_revises_the_targets_current_one_and_keeps_its_components(tmp_path: Path,
+                                                                            create_deployment: Any) -> None:
+    """--merge-with: what `aws greengrassv2 get-deployment` prints (ids, status and times left out, as
+    CreateDeployment takes no such members): every component stays, ours is added or replaced."""
+    doc, extra = case_files(CASES / "v6-minimal-valid.json", tmp_path)
+    target = "arn:aws:iot:us-west-2:123456789012:thinggroup/line-3"
+    current = {"targetArn": target, "revisionId": "3", "deploymentId": "d-1", "deploymentName": "line-3",
+               "deploymentStatus": "ACTIVE", "isLatestForTarget": True, "creationTimestamp": "2026-11-01T00:00:00Z",
+               "components": {"dadc.Other": {"componentVersion": "1.0.0"},
+                              "dadc.DockerApp": {"componentVersion": "0.9.0"}},
+               "deploymentPolicies": {"failureHandlingPolicy": "DO_NOTHING"},
+               "iotJobConfiguration": {"jobExecutionsRolloutConfig": {"maximumPerMinute": 10}}}
+    (tmp_path / "current.json").write_text(json.dumps(current))
+    code, out = export(tmp_path, doc, "--style", "native", "--merge-with", str(tmp_path / "current.json"), *extra)
+    assert code == 0
+    deployment = json.loads((out / "deployment.json").read_text())
+    assert not ParamValidator().validate(deployment, create_deployment).has_errors()
+    assert deployment["targetArn"] == target and deployment["deploymentName"] == "line-3"
+    assert deployment["components"]["dadc.Other"] == {"componentVersion": "1.0.0"}
+    assert deployment["components"]["dadc.DockerApp"]["componentVersion"] == "1.0.0"
+    assert deployment["deploymentPolicies"] == {"failureHandlingPolicy": "DO_NOTHING"}
+    assert deployment["iotJobConfiguration"] == current["iotJobConfiguration"]
+    assert "deploymentId" not in deployment and "revisionId" not in deployment
+    code, out = export(tmp_path / "other", doc, "--style", "native", "--merge-with", str(tmp_path / "current.json"),
+                       "--target-arn", "arn:aws:iot:us-west-2:123456789012:thinggroup/line-4", *extra)
+    assert code == 2 and not out.exists()  # another target's deployment is not this one's to revise
+
+
+def test_the_nucleus_components_are_not_pinned_unless_asked_and_a_pin_that_cannot_deploy_is_named(
+        tmp_path: Path) -> None:
+    doc, extra = case_files(CASES / "v6-minimal-valid.json", tmp_path)
+    code, out = export(tmp_path, doc, "--style", "native", "--dependency-version",
+                       "aws.greengrass.DockerApplicationManager=2.0.0", *extra)
+    assert code == 0
+    deployment = json.loads((out / "deployment.json").read_text())
+    assert deployment["components"]["aws.greengrass.DockerApplicationManager"] == {"componentVersion": "2.0.0"}
+    assert "aws.greengrass.TokenExchangeService" not in deployment["components"]
+    assert "DockerApplicationManager 2.0.0 requires the nucleus >=2.1.0 <2.2.0" in (out / "MIGRATION.md").read_text()
+
+
+def test_a_tag_beside_a_digest_becomes_a_digest_only_uri_and_a_name_the_nucleus_refuses_is_pulled_by_startup(
+        tmp_path: Path) -> None:
+    doc, _ = case_files(CASES / "v6-minimal-valid.json", tmp_path)
+    compose = tmp_path / "c.yml"
+    compose.write_text(f"services:\n  web:\n    image: nginx:1.25@sha256:{'b' * 64}\n"
+                       "  odd:\n    image: registry.example.com/Team/App:1\n")
+    code, out = export(tmp_path, doc, "--style", "native", "--compose", str(compose))
+    assert code == 0
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    uris = [a["Uri"] for a in recipe["Manifests"][0]["Artifacts"]]
+    assert f"docker:nginx@sha256:{'b' * 64}" in uris and not any("Team" in u for u in uris)
+    assert "pull web odd" in recipe["Manifests"][0]["Lifecycle"]["Startup"]["Script"]
+
+
+def test_a_pinned_compose_copy_keeps_its_key_across_component_versions(tmp_path: Path) -> None:
+    doc, extra = case_files(CASES / "v7-all-parameters-valid.json", tmp_path)
+    found = []
+    for version in ("1.0.0", "1.0.1"):
+        code, out = export(tmp_path / version, doc, "--style", "native", "--artifacts-prefix", PREFIX,
+                           "--component-version", version, *extra)
+        assert code == 0
+        found.append(yaml.safe_load((out / "recipe.yaml").read_text())["Manifests"][0]["Artifacts"][0]["Uri"])
+    assert found[0] == found[1] and "/compose-versions/" in found[0]
+
+
+def test_dadc_options_are_checked_and_their_health_gate_lengthens_startup(tmp_path: Path, wheel: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    doc, extra = case_files(CASES / "v7-minimal-valid.json", tmp_path)
+    timeouts = []
+    for options in ("", "--health-gate 600"):
+        code, out = export(tmp_path / str(len(options)), doc, "--artifacts-prefix", PREFIX, "--wheel", str(wheel),
+                           "--dadc-options", options, *extra)
+        assert code == 0
+        recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+        timeouts.append(recipe["Manifests"][0]["Lifecycle"]["Startup"]["Timeout"])
+        assert recipe["ComponentConfiguration"]["DefaultConfiguration"]["DadcOptions"] == options
+    assert timeouts[1] >= timeouts[0] + 600  # the gate, and the recovery it may start
+    code, out = export(tmp_path / "bad", doc, "--artifacts-prefix", PREFIX, "--wheel", str(wheel),
+                       "--dadc-options=--health-gate soon", *extra)
+    assert code == 2 and "--health-gate" in capsys.readouterr().err
+
+
+def test_a_wheelhouse_ships_every_wheel_and_install_uses_no_index(tmp_path: Path, wheel: Path) -> None:
+    doc, extra = case_files(CASES / "v7-minimal-valid.json", tmp_path)
+    house = tmp_path / "wheels"
+    house.mkdir()
+    for name in ("boto3-1.35.0-py3-none-any.whl", "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.whl"):
+        (house / name).write_bytes(b"wheel")
+    code, out = export(tmp_path, doc, "--artifacts-prefix", PREFIX, "--wheel", str(wheel), "--wheelhouse",
+                       str(house), *extra)
+    assert code == 0
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    uris = [a["Uri"] for a in recipe["Manifests"][0]["Artifacts"]]
+    assert f"{PREFIX}dadc.DockerApp/1.0.0/boto3-1.35.0-py3-none-any.whl" in uris and len(uris) == 3
+    install = recipe["Manifests"][0]["Lifecycle"]["Install"]
+    assert '--no-index --find-links "{artifacts:path}"' in install["Script"]
+    # done only when whole: the mark is the last thing Install writes, and Skipif reads the mark
+    assert install["Script"].rstrip().endswith('.dadc-installed"') and install["Skipif"].endswith("/.dadc-installed")
+
+
+def test_the_dadc_lifecycle_gives_each_command_the_options_it_takes(tmp_path: Path) -> None:
+    from dadc.ggv2 import lifecycle
+    env = {"DADC_PARAMETERS": json.dumps({"StopContainersOnNewDeployment": "false"}), "DADC_CONNECTOR": "arn",
+           "DADC_OPTIONS": "--health-gate 60 --destination /srv/x --mqtt mqtt://h:1883"}
+    start = lifecycle.argv_for("startup", tmp_path, env)
+    assert start[2:4] == ["dadc", "deploy"] and start[-6:] == ["--health-gate", "60", "--destination", "/srv/x",
+                                                              "--mqtt", "mqtt://h:1883"]
+    stop = lifecycle.argv_for("shutdown", tmp_path, env)
+    assert stop[2:4] == ["dadc", "stop"] and stop[-2:] == ["--destination", "/srv/x"]
+    assert json.loads((tmp_path / "parameters.json").read_text())["StopContainersOnNewDeployment"] == "false"
+    lifecycle.argv_for("uninstall", tmp_path, env)  # the application goes with the component
+    assert json.loads((tmp_path / "parameters.json").read_text())["StopContainersOnNewDeployment"] == "true"
