@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from dadc import options
+from dadc import options, rollout
 
 FORMATS = ("text", "json")
 # The reporter registries, spelled out so parsing arguments imports no reporter (tests keep them equal).
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dependency-version", action="append", metavar="NAME=X.Y.Z",
                    help="pin a dependency's version in the deployment (default: none pinned; the nucleus's "
                         "resolver picks versions that run on the device's nucleus); repeatable")
+    rollout.add_arguments(p.add_argument_group("the deployment's rollout (iotJobConfiguration; default: the "
+                                               "service's own, every device at once, no abort, no timeout)"))
     p.set_defaults(handler="export:ggv2")
 
     p = sub.add_parser("conformance", help="run the conformance cases")

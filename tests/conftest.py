@@ -13,6 +13,15 @@ SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-a
             "AWS endpoint": 5555, "MQTT": 1883, "MQTT TLS": 8883}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two groups for pytest-xdist's loadgroup: every integration test in one (they share one
+    engine, one compose project and its host-wide lock, so they run one at a time), the unit tests
+    in the other, which runs beside them."""
+    for item in items:
+        group = "engine" if "integration" in item.path.parts else "unit"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def _load_env() -> dict[str, str]:
     values: dict[str, str] = {}
     if TESTBED_ENV.is_file():

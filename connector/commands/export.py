@@ -3,12 +3,14 @@ deployment, the artifacts they name and MIGRATION.md."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import yaml
 
+from dadc import rollout
 from dadc.errors import DadcError, InvalidParameter
 from dadc.ggv2 import artifacts, component, notes
 from dadc.ggv2.inputs import ExportOptions, gather
@@ -73,7 +75,10 @@ def ggv2(args: argparse.Namespace) -> int:
                             device_index=args.device_index, merge_with=args.merge_with,
                             dadc_options=args.dadc_options)
     try:
+        options = dataclasses.replace(options, rollout=rollout.from_arguments(args))
         options.check()
+        if options.rollout.given:  # what CreateDeployment would refuse, refused before anything is read
+            rollout.check("greengrassv2", "CreateDeployment", "iotJobConfiguration", options.rollout.configuration())
         if options.dadc_options:
             from dadc.options import parse_runtime
             parse_runtime(options.dadc_options.split())  # what the device's dadc would refuse, refused now

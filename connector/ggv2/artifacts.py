@@ -86,8 +86,7 @@ def _repacked() -> tuple[str, bytes]:
     """The installed distribution's files (as its RECORD lists them) under their wheel paths, packed
     by the `wheel` tool; scripts outside site-packages are left out (the wheel's entry points make
     them again), and so are the installer's own records."""
-    from importlib import metadata
-    dist = metadata.distribution("dadc")
+    dist = _installed()
     with tempfile.TemporaryDirectory(prefix="dadc-wheel-") as tmp:
         unpacked = Path(tmp) / f"dadc-{dist.version}"
         for f in dist.files or []:
@@ -99,12 +98,25 @@ def _repacked() -> tuple[str, bytes]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(str(dist.locate_file(f))), target)
         out = Path(tmp) / "out"
+        out.mkdir()  # `wheel pack` writes into -d DIR but does not make it
         try:
             process.run([sys.executable, "-m", "wheel", "pack", str(unpacked), "-d", str(out)], timeout=300, cwd=tmp)
         except DadcError as exc:
             raise InvalidParameter(f"cannot pack the installed dadc {dist.version} as a wheel: {exc}; "
                                    "give --wheel FILE") from None
         return _one_wheel(str(out), "wheel pack")
+
+
+def _installed():  # -> importlib.metadata.Distribution
+    """The wheel-installed distribution the running `dadc` package came from: not a `dadc.egg-info`
+    left in a source folder that happens to be on sys.path (pip's in-tree build leaves one)."""
+    from importlib import metadata
+    import dadc
+    here = Path(dadc.__file__).resolve()
+    for dist in metadata.distributions(name="dadc"):
+        if dist.read_text("WHEEL") is not None and Path(str(dist.locate_file("dadc/__init__.py"))).resolve() == here:
+            return dist
+    raise InvalidParameter(f"no installed dadc distribution holds {here}; give --wheel FILE")
 
 
 _INSTALLER_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}

@@ -155,4 +155,6 @@ def deployment(inputs: Inputs, options: ExportOptions, dependency_versions: dict
     for key in ("iotJobConfiguration", "parentTargetArn", "tags"):
         if current and current.get(key):
             doc[key] = current[key]
+    if options.rollout.given:  # the rollout asked for replaces the current deployment's whole
+        doc["iotJobConfiguration"] = options.rollout.configuration()
     return doc

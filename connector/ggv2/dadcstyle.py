@@ -33,12 +33,13 @@ def install(wheel: str, dadc_version: str, wheelhouse: bool, device_index: bool)
     --device-index) its package index. pip check says what is missing before anything runs."""
     v = venv(dadc_version)
     pip = f'"{v}/bin/python" -m pip install --disable-pip-version-check -q'
+    # dadc itself always into the venv: a dadc the device's Python already has (any version) would
+    # otherwise satisfy pip through --system-site-packages, and the venv would run that one
+    get = f'{pip} --no-index --no-deps --force-reinstall "{{artifacts:path}}/{wheel}"'
     if wheelhouse:
-        get = f'{pip} --no-index --find-links "{{artifacts:path}}" "{{artifacts:path}}/{wheel}"'
+        get += f'\n{pip} --no-index --find-links "{{artifacts:path}}" "{{artifacts:path}}/{wheel}"'
     elif device_index:
-        get = f'{pip} "{{artifacts:path}}/{wheel}"'
-    else:
-        get = f'{pip} --no-index --no-deps "{{artifacts:path}}/{wheel}"'
+        get += f'\n{pip} "{{artifacts:path}}/{wheel}"'
     return (f'set -eu\nrm -rf "{v}"\npython3 -m venv --system-site-packages "{v}"\n{get}\n'
             f'# what dadc requires and this Python lacks, named before anything runs\n'
             f'if "{v}/bin/python" -m pip check --disable-pip-version-check 2>&1 | grep "^dadc " >&2; then\n'

@@ -14,6 +14,7 @@ from dadc.domain.images import parse as parse_image
 from dadc.errors import DadcError, InvalidParameter
 from dadc.errors import ComposeFileError
 from dadc.domain import composefile
+from dadc.rollout import Rollout
 from dadc.runtime import settings
 from dadc.validation.engine import LocatedConnector
 
@@ -41,6 +42,7 @@ class ExportOptions:
     device_index: bool = False  # the dadc style's Install may use the device's package index
     merge_with: str | None = None  # the target's current deployment, which the written one revises
     dadc_options: str = ""  # the dadc style's DadcOptions (--health-gate 60 ...)
+    rollout: Rollout = Rollout()  # the deployment's iotJobConfiguration (--rate, --abort-failed-percent ...)
 
     def check(self) -> None:
         if self.style not in STYLES:

@@ -7,6 +7,7 @@ import json
 import shlex
 from typing import Any
 
+from dadc import profiles
 from dadc.domain.images import parse as parse_image
 from dadc.runtime.status import topic
 from dadc.ggv2.artifacts import Artifact, s3_location
@@ -81,7 +82,7 @@ def mappings(inputs: Inputs, options: ExportOptions) -> list[tuple[str, str, str
     if "DockerContainerStatusLogFrequency" in names:  # neither style keeps the log
         rows.append(("DockerContainerStatusLogFrequency", NONE, "not carried over: the start is a Startup step, "
                      "whose exit decides the deployment, and a log it left running would outlive the nucleus's "
-                     "tracking; `docker compose -p greengrassdockerapplicationdeployment ps` shows what it showed"))
+                     f"tracking; `docker compose -p {profiles.project_name()} ps` shows what it showed"))
     add("ForceDeploy", True, (EXACT, "a failed down removes the project's containers by label"))
     add("DockerPullBeforeUp", True, (EXACT, "true: Startup pulls every service's image before down (after its "
         "logins), so a tag pushed again reaches the device as before; false: nothing pulls an image the device "
@@ -149,6 +150,11 @@ def gaps(inputs: Inputs, options: ExportOptions, deployment: dict[str, Any] | No
     out += [f"{n} {v} requires the nucleus {d['nucleus_requirements'][n][v]}: a device on another minor version "
             "refuses the deployment (the nucleus does not move its own minor version for a dependency)."
             for n, v in pins.items()]
+    out.append("The rollout (iotJobConfiguration): " + ("as given with --rate/--exponential/--abort-failed-percent/"
+               "--timeout-minutes" if options.rollout.given else "the service's own (every device at once, no abort, "
+               "no timeout) unless --rate, --exponential, --abort-failed-percent or --timeout-minutes say otherwise")
+               + ". An abort cancels only the devices not yet notified: those that took the release keep it (each "
+               "rolls back only its own failed start, with ROLLBACK).")
     out.append("The nucleus's own components (DockerApplicationManager, TokenExchangeService) are not pinned: its "
                "resolver picks versions that run on the device's nucleus. --dependency-version pins one.")
     out.append("Greengrass nucleus lite: its documentation does not say enough to decide which of these lifecycle "

@@ -101,9 +101,10 @@ def _offline(command: Command, inputs: Inputs) -> str:
 
 
 def logs_in(inputs: Inputs) -> bool:
-    """The start logs in: to a secret's registry, or to ECR for images it pulls itself."""
-    names = inputs.config.profile.parameter_names
-    return bool(inputs.images.ecr) or "AWSSecretsArnList" in names
+    """The start logs in: to the registries of the exported secrets, or to ECR for the images it
+    pulls itself (the login helper is an artifact of exactly those exports: secrets added to the
+    configuration later need a new export, as MIGRATION.md says)."""
+    return bool(inputs.images.ecr) or bool(inputs.secrets)
 
 
 def _step(command: Command, inputs: Inputs, compose_file: str) -> str:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,10 +63,14 @@ def test_conformance_after_a_plain_install(tmp_path: Path) -> None:
     done = subprocess.run(dadc + ["--out", "dadc"], cwd=elsewhere, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (wheel,) = (elsewhere / "dadc" / "artifacts").rglob("dadc-*.whl")
-    device = tmp_path / "device"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(device)], check=True)
-    subprocess.run([str(device / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-                    "--disable-pip-version-check", str(wheel)], check=True, timeout=300)
+    # the recipe's own Install step, its variables as the nucleus fills them
+    recipe = yaml.safe_load((elsewhere / "dadc" / "recipe.yaml").read_text())
+    work = tmp_path / "work"
+    work.mkdir()
+    script = recipe["Manifests"][0]["Lifecycle"]["Install"]["Script"]
+    script = script.replace("{artifacts:path}", str(wheel.parent)).replace("{work:path}", str(work))
+    subprocess.run(["sh", "-c", script], check=True, timeout=300)
+    (device,) = work.glob("venv-*")
     out = subprocess.run([str(device / "bin" / "python"), "-m", "dadc.ggv2.lifecycle"], cwd=elsewhere,
                          capture_output=True, text=True, timeout=60)
     assert "usage: python -m dadc.ggv2.lifecycle" in out.stderr

@@ -390,3 +390,89 @@ def test_the_dadc_lifecycle_gives_each_command_the_options_it_takes(tmp_path: Pa
     assert json.loads((tmp_path / "parameters.json").read_text())["StopContainersOnNewDeployment"] == "false"
     lifecycle.argv_for("uninstall", tmp_path, env)  # the application goes with the component
     assert json.loads((tmp_path / "parameters.json").read_text())["StopContainersOnNewDeployment"] == "true"
+
+
+@pytest.mark.parametrize("style", ["native", "dadc"])
+def test_migration_names_what_cannot_carry_over_with_the_nucleus_figures(style: str, tmp_path: Path,
+                                                                       wheel: Path) -> None:
+    """The status log is NONE, the stop limits are the nucleus's own (30 s for a nucleus restart,
+    systemd's 90 s), and nucleus lite gets no claim."""
+    doc = tmp_path / "d.json"
+    doc.write_text(json.dumps({"Connectors": [{"Id": "app", "ConnectorArn":
+        "arn:aws:greengrass:us-east-1::/connectors/DockerApplicationDeployment/versions/7", "Parameters": {
+            "DockerComposeFileS3Bucket": "b-1", "DockerComposeFileS3Key": "c.yml",
+            "DockerComposeFileDestinationPath": "/srv/app", "DockerContainerStatusLogFrequency": "30"}}]}))
+    compose = tmp_path / "c.yml"
+    compose.write_text("services:\n  web:\n    image: 127.0.0.1:5001/web:1\n")
+    extra = ["--wheel", str(wheel)] if style == "dadc" else []
+    code, out = export(tmp_path, doc, "--style", style, "--compose", str(compose), "--artifacts-prefix", PREFIX,
+                       *extra)
+    assert code == 0
+    text = (out / "MIGRATION.md").read_text()
+    assert "| `DockerContainerStatusLogFrequency` | no equivalent | not carried over" in text, text
+    assert "within 30 s" in text and "(90 s unless TimeoutStopSec" in text
+    assert "nucleus lite" in text.lower() and "does not say enough" in text
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    lifecycle = recipe["Manifests"][0]["Lifecycle"]
+    assert "Run" not in lifecycle and {"Startup", "Shutdown", "Uninstall"} <= set(lifecycle)
+
+
+def test_the_rollout_options_become_the_deployments_iot_job_configuration(tmp_path: Path,
+                                                                         create_deployment: Any) -> None:
+    doc, extra = case_files(CASES / "v6-minimal-valid.json", tmp_path)
+    code, out = export(tmp_path, doc, "--style", "native", *extra, "--rate", "50", "--exponential",
+                       "5,2.5,succeeded:10", "--abort-failed-percent", "12.5", "--abort-min-executed", "8",
+                       "--timeout-minutes", "30")
+    assert code == 0
+    deployment = json.loads((out / "deployment.json").read_text())
+    assert not ParamValidator().validate(deployment, create_deployment).has_errors()
+    assert deployment["iotJobConfiguration"] == {
+        "jobExecutionsRolloutConfig": {"maximumPerMinute": 50, "exponentialRate": {
+            "baseRatePerMinute": 5, "incrementFactor": 2.5, "rateIncreaseCriteria": {"numberOfSucceededThings": 10}}},
+        "abortConfig": {"criteriaList": [{"failureType": "ALL", "action": "CANCEL", "thresholdPercentage": 12.5,
+                                          "minNumberOfExecutedThings": 8}]},
+        "timeoutConfig": {"inProgressTimeoutInMinutes": 30}}
+    # none given: the service's own rollout (no iotJobConfiguration); --merge-with keeps the current one,
+    # and options given replace it whole
+    code, out = export(tmp_path / "plain", doc, "--style", "native", *extra)
+    assert code == 0 and "iotJobConfiguration" not in json.loads((out / "deployment.json").read_text())
+    (tmp_path / "current.json").write_text(json.dumps({"targetArn": "arn:aws:iot:us-west-2:123456789012:thing/t",
+        "components": {}, "iotJobConfiguration": {"timeoutConfig": {"inProgressTimeoutInMinutes": 5}}}))
+    code, out = export(tmp_path / "kept", doc, "--style", "native", *extra, "--merge-with", str(tmp_path / "current.json"))
+    assert json.loads((out / "deployment.json").read_text())["iotJobConfiguration"] == {
+        "timeoutConfig": {"inProgressTimeoutInMinutes": 5}}
+    code, out = export(tmp_path / "replaced", doc, "--style", "native", *extra, "--merge-with",
+                       str(tmp_path / "current.json"), "--rate", "7")
+    assert json.loads((out / "deployment.json").read_text())["iotJobConfiguration"] == {
+        "jobExecutionsRolloutConfig": {"maximumPerMinute": 7}}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate", "0"], "--rate 0: the service takes 1-1000"),
+    (["--rate", "1001"], "--rate 1001: the service takes 1-1000"),  # the model's maximum (not validated by botocore)
+    (["--exponential", "10,6,notified:5"], "--exponential FACTOR 6: the service takes 1-5"),
+    (["--exponential", "10,2,sometimes:5"], "give BASE,FACTOR,notified:N"),
+    (["--exponential", "2000,2,notified:5"], "--exponential BASE 2000: the service takes 1-1000"),
+    (["--abort-failed-percent", "101", "--abort-min-executed", "5"], "--abort-failed-percent 101: the service takes"),
+    (["--abort-failed-percent", "0", "--abort-min-executed", "5"], "more than 0"),
+    (["--abort-failed-percent", "10"], "go together"),
+    (["--abort-failed-percent", "10", "--abort-min-executed", "0"], "--abort-min-executed 0: the service takes 1-..."),
+    (["--timeout-minutes", "10081"], "--timeout-minutes 10081: the service takes 1-10080"),
+    (["--timeout-minutes", "0"], "--timeout-minutes 0: the service takes 1-10080"),
+])
+def test_a_rollout_the_service_would_refuse_is_refused_before_anything_is_read(
+        args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-such-definition.json"  # never read: the options are refused first
+    code, out = export(tmp_path, missing, "--style", "native", *args)
+    assert code == 2 and not out.exists()
+    assert message in capsys.readouterr().err
+
+
+def test_the_same_rollout_is_what_iot_create_job_takes() -> None:
+    """The structures are AWS IoT Jobs' own: the fleet rollout of dadc devices will send them too."""
+    from dadc.rollout import Rollout, check
+    config = Rollout(rate=100, exponential=(2, 1.5, "notified", 4), abort_percent=20.0, abort_min=10,
+                     timeout_minutes=60).configuration()
+    check("iot", "CreateJob", None, {"jobId": "dadc-1", "targets": ["arn:aws:iot:us-west-2:123456789012:thinggroup/g"],
+                                     **config})
+    check("greengrassv2", "CreateDeployment", "iotJobConfiguration", config)

@@ -75,6 +75,44 @@ def test_ecr_unreachable_versus_refusing() -> None:
     assert not isinstance(refused.value, Unreachable) and "AccessDeniedException" in str(refused.value)
 
 
+@pytest.fixture
+def failing_credentials_endpoint(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A container credentials endpoint (the Greengrass token exchange) answering 500, as it does
+    when the device is offline; the only credentials source botocore finds."""
+    import http.server
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(500)
+            self.end_headers()
+        def log_message(self, *args: Any) -> None:
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{server.server_port}/creds")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t")
+    yield server
+    server.shutdown()
+
+
+def test_credentials_that_cannot_be_had_are_each_service_unreachable(failing_credentials_endpoint: Any) -> None:
+    """Making a client resolves the credentials: when that fails, S3, Secrets Manager and ECR were
+    never reached, so an offline fallback may act (not an InternalError)."""
+    from dadc.errors import SourceUnreachable
+    from dadc.runtime.seams.aws import AwsCloud
+    cloud = AwsCloud("us-east-1")
+    with pytest.raises(SourceUnreachable):
+        cloud.fetch("b", "k", None)
+    with pytest.raises(CredentialsUnreachable):
+        cloud.secret_logins([ARN])
+    with pytest.raises(CredentialsUnreachable):
+        cloud.ecr_logins({"123456789012.dkr.ecr.us-east-1.amazonaws.com": ("123456789012", "us-east-1")})
+
+
 def _after(path: Path, action: Any) -> threading.Thread:
     """Do action once the command has shown it started (it writes path): an event, not a clock."""
     def wait() -> None:

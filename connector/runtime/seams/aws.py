@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Protocol
 
+from dadc.errors import CredentialsUnreachable, DadcError, SourceUnreachable
 from dadc.runtime.seams import s3, secrets
 
 
@@ -48,12 +49,22 @@ class AwsCloud:
                                                      config=config)
         return self._clients[key]
 
+    def _reached(self, service: str, unreachable: type[DadcError], what: str) -> Any:
+        """A client; making one resolves the credentials (a container credentials endpoint that
+        times out or answers 5xx when offline), so a failure there is the service not reached."""
+        from botocore.exceptions import BotoCoreError
+        try:
+            return self.client(service)
+        except BotoCoreError as exc:
+            raise unreachable(f"{what} is unreachable: no credentials: {type(exc).__name__}") from None
+
     def fetch(self, bucket: str, key: str, version: str | None,
               if_none_match: str | None = None) -> s3.Fetched | None:
-        return s3.S3(self.client("s3")).fetch(bucket, key, version, if_none_match=if_none_match)
+        client = self._reached("s3", SourceUnreachable, "S3")
+        return s3.S3(client).fetch(bucket, key, version, if_none_match=if_none_match)
 
     def secret_logins(self, arns: list[str]) -> list[secrets.Login]:
-        return secrets.from_secrets(self.client("secretsmanager"), arns)
+        return secrets.from_secrets(self._reached("secretsmanager", CredentialsUnreachable, "Secrets Manager"), arns)
 
     def ecr_logins(self, registries: dict[str, tuple[str, str]]) -> list[secrets.Login]:
         return secrets.from_ecr(lambda region: self.client("ecr", region), registries)
