@@ -13,6 +13,7 @@ SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-a
             "AWS endpoint": 5555, "MQTT": 1883, "MQTT TLS": 8883}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Two groups for pytest-xdist's loadgroup: every integration test in one (they share one
     engine, one compose project and its host-wide lock, so they run one at a time), the unit tests

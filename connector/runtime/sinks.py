@@ -18,7 +18,7 @@ def device_name(opts: RuntimeOptions) -> str:
 
 def mqtt_settings(opts: RuntimeOptions) -> Any:
     """The MQTT settings, checked now: a bad URL, CA or key is bad usage (exit 2) before any deploy."""
-    from dadc.runtime.seams.mqtt import MqttSettings
+    from dadc.runtime.seams.mqttsettings import MqttSettings
     password = None
     if opts.mqtt_password_file:
         try:
