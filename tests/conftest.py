@@ -13,14 +13,20 @@ SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-a
             "AWS endpoint": 5555, "MQTT": 1883, "MQTT TLS": 8883}
 
 
+# integration tests that use neither the engine nor the broker (a clean install with the recorded
+# engine; the benches of validation and of the recorded conformance): they run beside the others
+BESIDE_THE_ENGINE = ("test_clean_install.py::test_conformance_after_a_plain_install",
+                     "test_bench_smoke_run[conformance.py]", "test_bench_smoke_run[validate.py]")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Two groups for pytest-xdist's loadgroup: every integration test in one (they share one
     engine, one compose project and its host-wide lock, so they run one at a time), the unit tests
     in the other, which runs beside them."""
     for item in items:
-        group = "engine" if "integration" in item.path.parts else "unit"
-        item.add_marker(pytest.mark.xdist_group(group))
+        engine = "integration" in item.path.parts and not item.nodeid.endswith(BESIDE_THE_ENGINE)
+        item.add_marker(pytest.mark.xdist_group("engine" if engine else "unit"))
 
 
 def _load_env() -> dict[str, str]:

@@ -1,10 +1,11 @@
 """The behaviour cases on the real engine of the test bed (the docker engine), with compose v2; some
 compose-file scenarios and a rollback's also with the legacy v1 CLI. CI runs one scenario of each
 family at its newest version: every compose-file scenario (what compose itself accepts and
-refuses), a first deploy, a changed redeploy, a stop and a restart, each registry (private, ECR, a
-failed pull and login retries), a failed up, ForceDeploy's cleanup, a definition on S3, the
-offline mode and the offline fallback, and the health gate (healthy, up fails, rollback, a
-pruned image, a one-shot, a reload after a rollback, the history). The recorded engine, in the
+refuses), a first deploy, a changed redeploy, a stop, each registry (private, ECR, a failed pull), a failed
+up, ForceDeploy's cleanup, a definition on S3, the offline mode and the offline fallback, and the
+health gate (up fails, rollback, no good release, a pruned image, a one-shot, a reload after a
+rollback, the history); login retries, S3 unreachable and a restart after a stop are
+test_runtime.py's on the real engine. The recorded engine, in the
 unit tests, runs every version of every scenario (229 cases); a contract test
 (test_fake_contract.py) holds its fakes to the real docker and compose; the versions' different
 sequences are observed on the engine by test_runtime.py, and the recovery's faults by
@@ -18,10 +19,10 @@ import pytest
 from dadc.conformance import runner
 from dadc.conformance.behaviour_cases import discover, one_per_group
 
-FAMILIES = {"first-deploy", "redeploy-changed", "stop", "restart-after-stop", "private-registry-login", "ecr-login",
-            "pull-failure", "login-retries", "up-fails", "cleanup-failure-force-deploy", "definition-on-s3",
+FAMILIES = {"first-deploy", "redeploy-changed", "stop", "private-registry-login", "ecr-login",
+            "pull-failure", "up-fails", "cleanup-failure-force-deploy", "definition-on-s3",
             "invalid-compose", "invalid-parameters", "offline-mode", "offline-mode-private-secret",
-            "offline-fallback-option", "s3-unreachable", "health-healthy", "health-up-fails", "health-rollback",
+            "offline-fallback-option", "health-up-fails", "health-rollback",
             "health-pruned-image", "health-one-shot", "health-no-previous-good", "reload-after-rollback",
             "rollback-history"}
 
@@ -35,8 +36,7 @@ def _chosen() -> list:  # type: ignore[type-arg]
 
 
 CASES = _chosen()
-V1_SCENARIOS = {"compose-build-and-image", "compose-replicas", "compose-profiles", "compose-include-refused",
-                "compose-format-1", "compose-interpolation", "compose-extends", "rollback-history"}
+V1_SCENARIOS = {"compose-build-and-image", "compose-profiles", "compose-include-refused", "rollback-history"}
 
 
 def test_every_family_named_is_a_scenario() -> None:

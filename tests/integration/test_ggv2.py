@@ -114,12 +114,14 @@ def test_a_new_version_replaces_the_first_and_removing_the_component_takes_the_a
     assert removed.status == "SUCCEEDED" and services(running_only=False) == set(), logs(nucleus)
 
 
-@pytest.mark.parametrize("style", ["native", "dadc"])
+@pytest.mark.parametrize("style", ["native"])
 def test_with_stop_containers_false_a_new_version_updates_the_running_app_in_place(
         style: str, bed: Bed, nucleus: Nucleus, tmp_path: Path) -> None:
     """StopContainersOnNewDeployment=false: the restart a new component version brings leaves the
     containers running, and the next start's `up -d` reconciles them, as the connector's next
-    deployment did (an unchanged service keeps its container)."""
+    deployment did (an unchanged service keeps its container). The dadc style's Shutdown reads the
+    same parameter through dadc.ggv2.lifecycle (unit: test_the_dadc_lifecycle_gives_each_command_
+    the_options_it_takes)."""
     first = bed.put(compose_text({"web": bed.open_image}))
     done, _ = deploy(nucleus, bed, bed.definition(7, DockerComposeFileS3Version=first,
                                                   StopContainersOnNewDeployment="false"), tmp_path / "v1", "--style", style)

@@ -20,9 +20,10 @@ def deploy_ok(bed: Bed, definition: Path, *extra: str) -> subprocess.CompletedPr
     return proc
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("version", [1, 4, 5])
 def test_redeploy_sequence_observed_on_the_engine(bed: Bed, version: int) -> None:
-    """v1-v3: down, up (no pull); v4: down, pull, up; v5-v6: pull, down, up."""
+    """v1-v3: down, up (no pull); v4: down, pull, up; v5-v6: pull, down, up. One version of each
+    sequence on the engine; the recorded conformance holds every version to its sequence."""
     bed.put(compose_text({"web": bed.open_image}))
     definition = bed.definition(version)
     deploy_ok(bed, definition)
