@@ -83,7 +83,7 @@ class Images:
     registry: tuple[str, ...] = ()  # behind a secret's registry (or public: not known offline)
     registry_services: tuple[str, ...] = ()
     pulled_services: tuple[str, ...] = ()  # every service with a registry image (DockerPullBeforeUp's pull)
-    built: tuple[str, ...] = ()  # `build:` without an image, or an image named with ${VAR}
+    built: tuple[str, ...] = ()  # a service with `build:` (with or without an image), or an image named with ${VAR}
     unknown: str = ""  # why the images are not known (no compose file read)
 
     @property
@@ -144,7 +144,9 @@ def images_of(raw: bytes, with_secrets: bool) -> Images:
     ecr, public, registry, pulled, built, every = [], [], [], [], [], []
     for name, spec in services.items():
         image = spec.get("image") if isinstance(spec, dict) else None
-        if not isinstance(image, str) or "$" in image:  # built, or interpolated on the device
+        # built on the device (with build:, an image names what up builds, as compose's pull leaves
+        # it to up), or interpolated there: neither a docker: artifact nor Startup's pull
+        if not isinstance(image, str) or "$" in image or (isinstance(spec, dict) and "build" in spec):
             built.append(str(name) + (f" ({image})" if isinstance(image, str) else ""))
             continue
         every.append(str(name))

@@ -241,16 +241,21 @@ def test_private_and_ecr_registries_log_in_with_the_token_exchange_and_keep_no_p
         assert not (nucleus.running[recipe["ComponentName"]].work / ".docker" / "config.json").exists()
 
 
+def _as_user(device: Path, env: dict[str, str], user: str) -> tuple[Path, Nucleus]:
+    """A destination the component user owns, and a nucleus running components as that user."""
+    dest = device / "dest"
+    dest.mkdir(mode=0o700)
+    shutil.chown(dest, user)
+    return dest, _nucleus(device, env, version="2.18.0", user=user)
+
+
 def test_an_interrupted_start_as_an_unprivileged_user_is_done_again(bed: Bed, device: Path,
                                                                     testbed_env: dict[str, str],
                                                                     tmp_path: Path) -> None:
     """As the component user (sudo -u, in the docker group), with read-only artifacts it owns: a copy
     an interrupted start left behind is replaced at the next start, not written over."""
     user = _user(GGC, docker_group=True)
-    dest = device / "dest"
-    dest.mkdir(mode=0o700)
-    shutil.chown(dest, user)
-    n = _nucleus(device, testbed_env, version="2.18.0", user=user)
+    dest, n = _as_user(device, testbed_env, user)
     try:
         bed.put(compose_text({"web": bed.open_image}))
         definition = bed.definition(7, DockerComposeFileDestinationPath=str(dest))
@@ -272,10 +277,7 @@ def test_a_component_user_outside_the_docker_group_fails_the_deployment(bed: Bed
                                                                         testbed_env: dict[str, str],
                                                                         tmp_path: Path) -> None:
     user = _user(NODOCKER, docker_group=False)
-    dest = device / "dest"
-    dest.mkdir(mode=0o700)
-    shutil.chown(dest, user)
-    n = _nucleus(device, testbed_env, version="2.18.0", user=user)
+    dest, n = _as_user(device, testbed_env, user)
     try:
         bed.put(compose_text({"web": bed.open_image}))
         done, recipe = deploy(n, bed, bed.definition(7, DockerComposeFileDestinationPath=str(dest)), tmp_path / "out",
@@ -300,6 +302,26 @@ def test_a_parameter_removed_from_the_definition_is_removed_on_the_device(bed: B
     assert done.status == "SUCCEEDED", logs(nucleus)
     assert "DockerComposeFileS3Version" not in nucleus.configs[recipe["ComponentName"]]["Parameters"]
     assert services() == {"web", "newest"}, logs(nucleus)
+
+
+@pytest.mark.parametrize("style", ["native", "dadc"])
+def test_a_service_built_on_the_device_beside_a_registry_image_deploys(
+        style: str, bed: Bed, nucleus: Nucleus, tmp_path: Path) -> None:
+    """A built service is no docker: artifact and no image to pull (DockerPullBeforeUp): up builds it
+    on the device (an inline Dockerfile: only the compose file reaches the device)."""
+    text = compose_text({"web": bed.open_image, "local": "dadc-ggv2-built:1"}) + (
+        "    build:\n      context: .\n      dockerfile_inline: |\n"
+        f"        FROM {bed.open_image}\n        LABEL built=on-the-device\n")
+    bed.put(text)
+    done, recipe = deploy(nucleus, bed, bed.definition(7, DockerPullBeforeUp="true"), tmp_path / "out",
+                          "--style", style)
+    assert done.status == "SUCCEEDED" and services() == {"web", "local"}, (done.reason, logs(nucleus))
+    assert not any(a["Uri"].startswith("docker:") and "built" in a["Uri"]
+                   for a in recipe["Manifests"][0].get("Artifacts", []))
+    label = subprocess.run(["docker", "image", "inspect", "--format", '{{index .Config.Labels "built"}}',
+                            "dadc-ggv2-built:1"], capture_output=True, text=True, check=True).stdout.strip()
+    assert label == "on-the-device"
+    subprocess.run(["docker", "rmi", "-f", "dadc-ggv2-built:1"], capture_output=True)
 
 
 def _build(tag: str, release: int, base: str, folder: Path) -> str:

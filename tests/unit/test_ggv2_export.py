@@ -476,3 +476,12 @@ def test_the_same_rollout_is_what_iot_create_job_takes() -> None:
     check("iot", "CreateJob", None, {"jobId": "dadc-1", "targets": ["arn:aws:iot:us-west-2:123456789012:thinggroup/g"],
                                      **config})
     check("greengrassv2", "CreateDeployment", "iotJobConfiguration", config)
+
+
+def test_a_service_with_build_and_image_is_built_on_the_device_not_pulled() -> None:
+    from dadc.ggv2.inputs import images_of
+    raw = b"services:\n  web:\n    image: r.example/web:1\n  local:\n    image: mine:1\n    build: .\n"
+    for secrets in (False, True):
+        images = images_of(raw, secrets)
+        assert "mine:1" not in images.public + images.registry + images.ecr
+        assert "local" not in images.pulled_services and any(b.startswith("local") for b in images.built)
