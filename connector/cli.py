@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "service's own, every device at once, no abort, no timeout)"))
     p.set_defaults(handler="export:ggv2")
 
+    from dadc.commands.fleet import add_parsers
+    add_parsers(sub, FORMATS)
+
     p = sub.add_parser("conformance", help="run the conformance cases")
     p.add_argument("--versions", default=None, help="e.g. 1,4-6")
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")

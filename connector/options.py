@@ -86,6 +86,14 @@ class RuntimeOptions:
     retry: bool = opt("--retry", "retry a failed start (InternalError) with capped exponential backoff and "
                       "jitter", default=False, commands=frozenset({"run", "plan"}), child=False, extension=True,
                       group="extensions")
+    # --- a fleet: AWS IoT Jobs (fleet/device.py)
+    jobs: bool = opt("--jobs", "take releases from AWS IoT Jobs over the --mqtt broker (the jobs topics of "
+                     "--thing-name): each job's definition is a new deployment, its verdict the job's result; "
+                     "--definition, if given, runs until the first job", default=False,
+                     commands=frozenset({"run"}), child=False, extension=True, group="fleet")
+    thing_name: str | None = opt("--thing-name", "with --jobs: this device's IoT thing (also the jobs "
+                                 "connection's client id)", metavar="NAME", commands=frozenset({"run"}),
+                                 child=False, group="fleet")
     # --- the status topic
     mqtt: str | None = opt("--mqtt", "publish status to mqtt://HOST[:PORT] or mqtts://HOST[:PORT] "
                            "(default: JSON lines on stdout)", metavar="URL", commands=MQTT, child=False,
@@ -166,7 +174,8 @@ def _render(f: Field[Any], value: Any) -> str:
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The options of one runtime command; --definition and --parameters exclude each other."""
     groups: dict[str, Any] = {"definition": parser.add_argument_group("definition")}
-    source = groups["definition"].add_mutually_exclusive_group(required=True)
+    # `dadc run --jobs` may start with no definition: its releases come from jobs (checked in run)
+    source = groups["definition"].add_mutually_exclusive_group(required=command != "run")
     for f in fields(RuntimeOptions):
         meta = f.metadata
         if command not in meta["commands"]:

@@ -106,18 +106,40 @@ def check(service: str, operation: str, member: str | None, value: dict[str, Any
         raise InvalidParameter(f"{service} {operation}: {report.generate_report()}")
 
 
-def _walk(shape: Any, value: Any) -> None:
-    if shape.type_name == "structure" and isinstance(value, dict):
-        for name, item in value.items():
-            member = shape.members[name]
-            if member.type_name in ("integer", "long", "double", "float") and isinstance(item, (int, float)):
-                low, high = REFERENCE_RANGES.get(name, (member.metadata.get("min"), member.metadata.get("max")))
-                if (low is not None and item < low) or (high is not None and item > high):
-                    span = f"{low if low is not None else '...'}-{high if high is not None else '...'}"
-                    raise InvalidParameter(f"{_OPTION.get(name, name)} {item:g}: the service takes {span}")
-            elif member.metadata.get("enum") and item not in member.metadata["enum"]:
-                raise InvalidParameter(f"{name} {item!r}: one of {', '.join(member.metadata['enum'])}")
-            _walk(member, item)
+# botocore's patterns in Java's syntax, as Python's re reads them (\p{C}: control and format characters)
+_PATTERNS = {r"[^\p{C}]+": r"[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]+",
+             r"[\p{Upper}\p{Digit}_]+": r"[A-Z0-9_]+"}
+
+
+def _walk(shape: Any, value: Any, name: str = "") -> None:
+    """Every min, max, pattern and enum of shape, on value and its members."""
+    meta = shape.metadata
+    if shape.type_name in ("integer", "long", "double", "float") and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        low, high = REFERENCE_RANGES.get(name, (meta.get("min"), meta.get("max")))
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"{low if low is not None else '...'}-{high if high is not None else '...'}"
+            raise InvalidParameter(f"{_OPTION.get(name, name)} {value:g}: the service takes {span}")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if meta.get("enum") and value not in meta["enum"]:
+            raise InvalidParameter(f"{name} {value!r}: one of {', '.join(meta['enum'])}")
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            raise InvalidParameter(f"{name}: {len(value)} characters; the service takes at most {meta['max']}")
+        pattern = _PATTERNS.get(meta.get("pattern") or "", meta.get("pattern"))
+        if pattern and "\\p{" not in pattern and not re.fullmatch(pattern.strip("^$"), value):
+            raise InvalidParameter(f"{name} {value[:80]!r}: does not match the service's pattern {meta['pattern']}")
+    elif shape.type_name == "structure" and isinstance(value, dict):
+        for key, item in value.items():
+            if key in shape.members:
+                _walk(shape.members[key], item, key)
     elif shape.type_name == "list" and isinstance(value, list):
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            raise InvalidParameter(f"{name}: {len(value)} items; the service takes at most {meta['max']}")
         for item in value:
-            _walk(shape.member, item)
+            _walk(shape.member, item, name)
+    elif shape.type_name == "map" and isinstance(value, dict):
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            raise InvalidParameter(f"{name}: {len(value)} entries; the service takes at most {meta['max']}")
+        for key, item in value.items():
+            _walk(shape.key, key, f"{name} key")
+            _walk(shape.value, item, f"{name}[{key}]")

@@ -17,6 +17,8 @@ SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-a
 # engine; the benches of validation and of the recorded conformance): they run beside the others
 BESIDE_THE_ENGINE = ("test_clean_install.py::test_conformance_after_a_plain_install",
                      "test_bench_smoke_run[conformance.py]", "test_bench_smoke_run[validate.py]")
+# whole files whose devices are the fake engine (they share only S3 and their own broker)
+BESIDE_THE_ENGINE_FILES = ("test_fleet_jobs.py",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
@@ -25,7 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     engine, one compose project and its host-wide lock, so they run one at a time), the unit tests
     in the other, which runs beside them."""
     for item in items:
-        engine = "integration" in item.path.parts and not item.nodeid.endswith(BESIDE_THE_ENGINE)
+        engine = "integration" in item.path.parts and not item.nodeid.endswith(BESIDE_THE_ENGINE) \
+            and item.path.name not in BESIDE_THE_ENGINE_FILES
         item.add_marker(pytest.mark.xdist_group("engine" if engine else "unit"))
 
 

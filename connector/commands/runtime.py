@@ -123,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     opts, mqtt = prepared
+    if opts.jobs or opts.thing_name:
+        return _run_jobs(opts, mqtt)
+    if not (opts.definition or opts.parameters):
+        print("dadc run: one of the arguments --definition --parameters is required (or --jobs)", file=sys.stderr)
+        return 2
     sink = sinks.make(opts, mqtt, "")
     try:
         definition = definitions.resolve(opts, aws.factory(None))
@@ -132,6 +137,42 @@ def run(args: argparse.Namespace) -> int:
         sink.close()
         return exit_for(exc)
     return Runner(opts, definition, sink, lambda config: context.build(config, opts)).run()
+
+
+def _run_jobs(opts: RuntimeOptions, mqtt: object | None) -> int:
+    """`dadc run --jobs --thing-name NAME`: releases from AWS IoT Jobs (fleet/device.py)."""
+    from pathlib import Path
+
+    from dadc import __version__
+    from dadc.fleet.device import JobAgent, JobsSource, ReleaseBook
+    from dadc.runtime import context, definitions
+    from dadc.runtime.lifecycle import Runner
+    from dadc.runtime.seams import aws
+    from dadc.runtime.seams.state import default_state_dir
+    if not (opts.jobs and opts.thing_name and mqtt is not None):
+        print("dadc run: --jobs needs --thing-name and --mqtt (the broker of the jobs topics)", file=sys.stderr)
+        return 2
+    if opts.parameters:
+        print("dadc run --jobs: jobs carry whole definitions; give --definition (or nothing)", file=sys.stderr)
+        return 2
+    initial = None
+    if opts.definition:
+        try:
+            initial = definitions.resolve(opts, aws.factory(None)).source.read(force=True)
+        except DadcError as exc:
+            print(f"dadc: {exc}", file=sys.stderr)
+            return exit_for(exc)
+    book = ReleaseBook(Path(opts.state_dir or default_state_dir()))
+    definition = definitions.Definition(JobsSource(book, initial), False, None, opts.connector_id)
+    sink = sinks.make(opts, mqtt, "")
+    runner = Runner(opts, definition, sink, lambda config: context.build(config, opts))
+    from dataclasses import replace as _replace
+    jobs_settings = _replace(mqtt, client_id=opts.thing_name)  # type: ignore[type-var]
+    agent = JobAgent(runner, book, jobs_settings, opts.thing_name, __version__)
+    try:
+        return runner.run()
+    finally:
+        agent.close()
 
 
 def stop(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ import random
 import signal
 import sys
 import time
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from dadc.errors import DadcError, InvalidParameter, LockHeld
@@ -33,6 +34,15 @@ from dadc.runtime.status import Sink, failure, locate
 
 log = logging.getLogger("dadc.run")
 DEFAULT_S3_POLL = 300.0
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a definition came to: a job's verdict (fleet/device.py) is read from it.
+    outcome: unchanged | started | invalid | refused | failed | rolled-back | kept-back."""
+
+    outcome: str
+    message: str = ""
 
 
 class Runner:
@@ -56,6 +66,13 @@ class Runner:
         self.exit_code = 0
         self.rolled_back: str | None = None  # the definition whose release failed and was rolled back
         self.succeeded = False  # the deploy child published a success status
+        self.last_status: dict[str, Any] = {}  # the deploy child's last status message
+        self.tasks: deque[Callable[[], None]] = deque()  # work for the loop's thread (a job's execution)
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run task on the loop's thread, between its other work (safe from any thread)."""
+        self.tasks.append(task)
+        self.wake.set()
 
     # --- signals -------------------------------------------------------------------------------
     def _signal(self, signum: int, frame: Any) -> None:
@@ -79,20 +96,20 @@ class Runner:
         log.error("%s: %s", exc.error, exc)
         self.sink.publish(failure(str(exc), exc.error))
 
-    def _apply(self, raw: bytes) -> None:
+    def _apply(self, raw: bytes) -> Applied:
         """A definition read: validate it; if it changes anything, stop the old, start the new."""
         try:
             config = self.definition.config(raw)
         except InvalidParameter as exc:
             self._fail(exc)  # nothing is touched: the current deployment keeps running
-            return
+            return Applied("invalid", str(exc))
         if self.ctx is not None and config.digest == self.ctx.config.digest:
             log.info("%s: no change to the connector", self.source.name)
-            return
+            return Applied("unchanged")
         if config.digest == self.rolled_back:  # unchanged since its release was rolled back: nothing to do
             log.info("%s: unchanged since its release failed and was rolled back; the good deployment stays",
                      self.source.name)
-            return
+            return Applied("kept-back", "this release failed and was rolled back; the good deployment stays")
         try:
             new = self.make_context(config)
             new.compose  # noqa: B018 -- a missing compose CLI fails here, with a status message
@@ -101,10 +118,10 @@ class Runner:
             self._fail(exc)
             if self.ctx is None:  # another dadc runs this destination: this one has nothing to do
                 self.stopping, self.exit_code = True, 1
-            return
+            return Applied("refused", str(exc))
         except DadcError as exc:
             self._fail(exc)
-            return
+            return Applied("refused", str(exc))
         locate(self.sink, str(new.dest.root))
         old = self.ctx
         if old is not None:
@@ -114,13 +131,18 @@ class Runner:
             if self.lock is not lock and self.lock is not None:
                 self.lock.release()
         self.ctx, self.lock, self.rolled_back = new, lock, None
-        self.succeeded = False
+        self.succeeded, self.last_status = False, {}
         code = self._start(new, raw)
         if code == 0 or self.succeeded:  # a SIGTERM just after the child said success: it did succeed
             self.source.keep(raw)
-        elif code == ROLLED_BACK and old is not None:
+            return Applied("started")
+        message = str(self.last_status.get("error_message", f"the start exited {code}"))
+        if code == ROLLED_BACK and old is not None:
             log.warning("the previous deployment runs again: it stays until the definition changes")
             self.ctx, self.rolled_back = replace(new, config=old.config), config.digest
+            return Applied("rolled-back", message)
+        return Applied("invalid" if code == FINAL and self.last_status.get("error") == "InvalidParameter"
+                       else "failed", message)
 
     def _lock(self, ctx: Context) -> ProjectLock:
         """The compose project's lock: one for every version and destination (one project name)."""
@@ -169,6 +191,8 @@ class Runner:
             return
         if isinstance(payload, dict) and payload.get("status") == "success":
             self.succeeded = True
+        if isinstance(payload, dict):
+            self.last_status = payload
         self.sink.publish(payload)
 
     def reload(self) -> None:
@@ -200,6 +224,8 @@ class Runner:
             self._wait(min(next_poll, next_log if self.ctx else float("inf")) - clock())
             if self.stopping:
                 break
+            while self.tasks and not self.stopping:
+                self.tasks.popleft()()
             if self.reread or clock() >= next_poll:
                 force, self.reread = self.reread, False
                 self._check(force=force)
