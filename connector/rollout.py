@@ -15,8 +15,9 @@ from dadc.errors import InvalidParameter
 
 # Ranges the service models do not state, from the API reference: TimeoutConfig
 # ("inProgressTimeoutInMinutes ... The timeout interval can be anywhere between 1 minute and 7
-# days (1 to 10080 minutes)").
-REFERENCE_RANGES = {"inProgressTimeoutInMinutes": (1, 10080)}
+# days (1 to 10080 minutes)"), and iot's JobExecutionsRolloutConfig, whose model states only the
+# minimum ("maximumPerMinute ... Valid Range: Minimum value of 1. Maximum value of 1000.").
+REFERENCE_RANGES = {"inProgressTimeoutInMinutes": (1, 10080), "maximumPerMinute": (1, 1000)}
 # Every kind of failed execution counts toward the abort: a device whose gate failed reports
 # FAILED, one that never answered TIMED_OUT, one that refused the document REJECTED.
 ABORT_FAILURE_TYPE = "ALL"
