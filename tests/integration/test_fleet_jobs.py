@@ -321,3 +321,29 @@ def test_waves_one_job_per_group_the_next_only_after_the_one_before_completed(
     assert job_id(release, "w-main") not in jobs.backend.jobs
     assert fleet.status(job_id(release, "w-canary"))["executions"][0]["status"] == "FAILED"
     assert {d.image() for d in devices} == {"registry.example:5000/fleet/app:1"}
+
+
+def test_a_forced_cancel_mid_job_leaves_the_device_on_a_good_release(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    wrapper = tmp_path / "gated-compose"
+    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *\" up \"*) touch {tmp_path}/in-up; "
+                       f"while [ ! -f {gate} ]; do sleep 0.05; done;; esac\nexec docker-compose \"$@\"\n")
+    wrapper.chmod(0o755)
+    gate.touch()
+    group = jobs.group("one", ["dev1"])
+    device = Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper))
+    devices.append(device)
+    assert fleet.ended(fleet.rollout(fleet.release("1"), group)) == "COMPLETED"
+    gate.unlink()
+    (tmp_path / "in-up").unlink()
+    # release 2 fails its gate; the job is force-canceled while the device is in its `up`
+    job = fleet.rollout(fleet.release("2", behaviour="exits"), jobs.group("two", ["dev1"]),
+                        extra=("--health-gate", "2", "--health-stable", "0.5"))
+    assert wait_for(lambda: (tmp_path / "in-up").exists(), timeout=120)
+    jobs.client().cancel_job(jobId=job, force=True)
+    assert wait_for(lambda: jobs.executions[(job, "dev1")].status == "CANCELED", timeout=60)
+    gate.touch()  # the device finishes what it started: the gate fails, release 1 comes back
+    assert wait_for(lambda: "is CANCELED" in device.logged(), timeout=120), device.logged()[-2000:]
+    assert device.image() == "registry.example:5000/fleet/app:1"
+    assert jobs.executions[(job, "dev1")].status == "CANCELED"  # the refused update changed nothing

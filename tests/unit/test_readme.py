@@ -35,6 +35,7 @@ NEEDS_BED = {
     "dadc status ": "tests/integration/test_runtime.py", "dadc stop ": "tests/integration/test_runtime.py",
     "dadc rollback ": "tests/integration/test_recovery_faults.py",
     "dadc conformance --engine docker": "tests/integration/test_conformance_docker.py",
+    "dadc fleet ": "tests/integration/test_fleet_jobs.py",
 }
 
 
@@ -164,6 +165,22 @@ def test_the_conformance_block_runs_on_the_recorded_engine_as_written(folder: Pa
     assert ran == 3
 
 
+def test_the_fleet_block_dry_runs_as_written(folder: Path) -> None:
+    """The dry runs need no AWS: they print the requests and send none (every endpoint is a closed
+    port here, so one sent would fail the line)."""
+    ran = 0
+    for line in _block("Fleets"):
+        if "--dry-run" not in line or not line.startswith("dadc fleet rollout"):
+            continue  # NEEDS_BED: the jobs stand-in runs the others
+        done = subprocess.run(["bash", "-c", line], cwd=folder, capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_DEFAULT_REGION="us-west-2"))
+        assert done.returncode == 0, (line, done.stderr)
+        made = [r for r in json.loads(done.stdout)["requests"] if r["operation"] == "CreateJob"]
+        assert [r["request"]["jobId"].rsplit("-", 1)[1] for r in made] == ["canary", "main"]
+        ran += 1
+    assert ran == 1
+
+
 def test_the_github_actions_steps_run_as_written(folder: Path) -> None:
     (block,) = [lines for h, lang, lines in _blocks() if lang == "yaml" and lines[0] == "jobs:"]
     import yaml
@@ -186,7 +203,7 @@ def test_the_pre_commit_block_names_a_hook_of_this_repository() -> None:
 
 
 def test_every_block_is_run_here_or_named_with_where_it_runs() -> None:
-    here = {"Versions, validation, moving between versions", "Running the connector", "Conformance harness"}
+    here = {"Versions, validation, moving between versions", "Running the connector", "Conformance harness", "Fleets"}
     for heading, lang, lines in _blocks():
         if heading in here and lang == "sh":
             continue
