@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dadc import rollout
 from dadc.errors import DadcError
-from dadc.fleet import control
+
+if TYPE_CHECKING:  # the CLI builds every parser at start: `dadc run` must not load the operator's side
+    from dadc.fleet import control
 
 
 def add_parsers(sub: Any, formats: tuple[str, ...]) -> None:
@@ -52,6 +54,7 @@ def add_parsers(sub: Any, formats: tuple[str, ...]) -> None:
 
 
 def _fail(exc: DadcError) -> int:
+    from dadc.fleet import control
     print(f"dadc: {exc}", file=sys.stderr)
     return 2 if not isinstance(exc, control.FleetError) else 1
 
@@ -82,6 +85,7 @@ def _validated(args: argparse.Namespace) -> bytes | int:
 
 
 def rollout_command(args: argparse.Namespace) -> int:
+    from dadc.fleet import control
     raw = _validated(args)
     if isinstance(raw, int):
         return raw
@@ -102,6 +106,7 @@ def rollout_command(args: argparse.Namespace) -> int:
 
 
 def _roll(args: argparse.Namespace, plan: control.RolloutPlan, raw: bytes) -> int:
+    from dadc.fleet import control
     fleet = control.Fleet()
     if plan.upload:
         put = fleet.send(plan.upload)
@@ -142,6 +147,7 @@ def _roll(args: argparse.Namespace, plan: control.RolloutPlan, raw: bytes) -> in
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from dadc.fleet import control
     from dadc.fleet import report
     try:
         fleet = control.Fleet()
@@ -164,6 +170,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def rollback_command(args: argparse.Namespace) -> int:
+    from dadc.fleet import control
     try:
         fleet = control.Fleet()
         job = fleet.job(args.job)

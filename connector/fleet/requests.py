@@ -90,21 +90,35 @@ def describe_execution(job: str, thing: str) -> dict[str, Any]:
 
 def details(values: dict[str, Any]) -> dict[str, str]:
     """statusDetails within the service's limits: keys of [a-zA-Z0-9:_-], values cut to 1,024
-    characters, empty ones left out; more than 10 is a programming error, not the device's."""
-    out = {k: str(v)[:DETAILS_MAX_VALUE] for k, v in values.items() if v is not None and str(v) != ""}
+    characters, control characters (a compose message's newlines) made spaces, as the value's
+    pattern [^\\p{C}]+ requires; empty ones left out; more than 10 is a programming error."""
+    out = {k: CONTROL.sub(" ", str(v))[:DETAILS_MAX_VALUE].strip() for k, v in values.items() if v is not None}
+    out = {k: v for k, v in out.items() if v}
     if len(out) > DETAILS_MAX_KEYS:
         raise InvalidParameter(f"statusDetails: {len(out)} keys; the service takes at most {DETAILS_MAX_KEYS}")
     return out
 
 
+# UpdateJobExecution's model, held here so a device checks its updates without loading botocore
+# (tests/unit/test_fleet.py holds these to the model): the statuses a device may set, the key pattern.
+DEVICE_STATUSES = ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]+")  # Java's \p{C}, as rollout.py has it
+DETAILS_KEY = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
+
+
 def update_execution(thing: str, job: str, status: str, status_details: dict[str, str],
                      expected_version: int | None, token: str) -> dict[str, Any]:
     """The payload of $aws/things/THING/jobs/JOB/update: iot-jobs-data UpdateJobExecution's
-    input without its URI members (thingName, jobId travel in the topic)."""
-    request: dict[str, Any] = {"jobId": job, "thingName": thing, "status": status, "statusDetails": status_details}
+    input without its URI members (thingName, jobId travel in the topic), plus the clientToken."""
+    if status not in DEVICE_STATUSES:
+        raise InvalidParameter(f"status {status!r}: a device sets one of {', '.join(DEVICE_STATUSES)}")
+    bad = [k for k in status_details if not DETAILS_KEY.fullmatch(k)]
+    if bad or len(status_details) > DETAILS_MAX_KEYS or \
+            any(not v or len(v) > DETAILS_MAX_VALUE or CONTROL.search(v) for v in status_details.values()):
+        raise InvalidParameter(f"statusDetails: at most {DETAILS_MAX_KEYS} keys of {DETAILS_KEY.pattern}, values of "
+                               f"1-{DETAILS_MAX_VALUE} characters ({', '.join(map(repr, bad)) or 'a value'})")
+    payload: dict[str, Any] = {"status": status, "statusDetails": status_details}
     if expected_version is not None:
-        request["expectedVersion"] = expected_version
-    checked("iot-jobs-data", "UpdateJobExecution", request)
-    payload = {k: v for k, v in request.items() if k not in ("jobId", "thingName")}
+        payload["expectedVersion"] = expected_version
     payload["clientToken"] = token
     return payload

@@ -38,6 +38,7 @@ class Execution:
     started_at: float | None = None
     step_deadline: float | None = None
     retries: int = 0
+    mirrored: tuple[str, int, int] | None = None  # what moto was last told
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Job:
     rate: float = DEFAULT_RATE
     credit: float = 0.0
     last_tick: float = 0.0
+    execs: dict[str, Execution] = field(default_factory=dict)  # by thing: the current execution
 
 
 class JobsBed:
@@ -73,6 +75,7 @@ class JobsBed:
         self.executions: dict[tuple[str, str], Execution] = {}
         self.lock = threading.RLock()
         self.requests = 0  # jobs requests devices sent over MQTT
+        self.topics: list[str] = []  # ... and their topics, in order
         self.ended: list[tuple[str, str, int, str]] = []  # (job, thing, executionNumber, status), in order
         self._stop = threading.Event()
         self.mqtt = self._client()
@@ -176,7 +179,7 @@ class JobsBed:
             job.credit -= 1.0
             job.notified += 1
             execution = Execution(job.id, thing, arn, queued_at=now)
-            self.executions[(job.id, thing)] = execution
+            self.executions[(job.id, thing)] = job.execs[thing] = execution
             self._notify_next(thing)
             self._ramp(job)
 
@@ -245,7 +248,7 @@ class JobsBed:
             if e.status in FAILURES[criterion["failureType"]] and e.retries < criterion["numberOfRetries"]:
                 again = Execution(job.id, e.thing, e.thing_arn, number=e.number + 1, retries=e.retries + 1,
                                   queued_at=self.now())
-                self.executions[(job.id, e.thing)] = again
+                self.executions[(job.id, e.thing)] = job.execs[e.thing] = again
                 self._notify_next(e.thing)
                 return True
         return False
@@ -268,7 +271,7 @@ class JobsBed:
         self._notify_next(e.thing)
 
     def _of(self, job: Job) -> list[Execution]:
-        return [e for (j, _), e in self.executions.items() if j == job.id]
+        return list(job.execs.values())
 
     def _mirror(self) -> None:
         """moto answers DescribeJob, ListJobExecutionsForJob and DescribeJobExecution from its own
@@ -281,6 +284,9 @@ class JobsBed:
             counts = {v: 0 for v in COUNT.values()}
             for e in self._of(job):
                 counts[COUNT[e.status]] += 1
+                if e.mirrored == (e.status, e.version, e.number):
+                    continue
+                e.mirrored = (e.status, e.version, e.number)
                 got = self.backend.job_executions.get((job.id, e.thing))
                 if got is None:
                     got = FakeJobExecution(job.id, e.thing_arn)
@@ -327,6 +333,7 @@ class JobsBed:
         token = body.get("clientToken")
         with self.lock:
             self.requests += 1
+            self.topics.append(message.topic)
             if parts[4] == "start-next":
                 self.start_next(thing, body, token)
             elif parts[-1] == "update":

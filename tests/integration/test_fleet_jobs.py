@@ -347,3 +347,45 @@ def test_a_forced_cancel_mid_job_leaves_the_device_on_a_good_release(
     assert wait_for(lambda: "is CANCELED" in device.logged(), timeout=120), device.logged()[-2000:]
     assert device.image() == "registry.example:5000/fleet/app:1"
     assert jobs.executions[(job, "dev1")].status == "CANCELED"  # the refused update changed nothing
+
+
+def test_the_device_client_handler_gives_the_same_verdict_as_its_exit_status(
+        fleet: Fleet, fakes: Path, tmp_path: Path) -> None:
+    """`dadc-job-handler`, as the AWS IoT Device Client's runHandler step runs it: exit 0 = SUCCEEDED."""
+    import shutil
+
+    from dadc.fleet.document import JobDocument, release_of
+    device = tmp_path / "dc"
+    (device / "dest").mkdir(parents=True)
+    env = dict(os.environ, PATH=f"{fakes}:{os.environ['PATH']}", DADC_JOURNAL=str(device / "journal"),
+               DADC_FAKE_STATE=str(device / "engine"), DADC_LOCK_DIR=str(device / "locks"))
+    handler = shutil.which("dadc-job-handler")
+    assert handler, "pip install . puts dadc-job-handler on PATH"
+
+    def handle(doc: JobDocument) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([handler, doc.to_json(), "--destination", str(device / "dest"),
+                               "--state-dir", str(device / "state"), "--compose-command", "docker-compose",
+                               "--compose-env", "DADC_JOURNAL", "--compose-env", "DADC_FAKE_STATE"],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    def deploy(path: Path) -> JobDocument:
+        raw = path.read_text()
+        return JobDocument("deploy", release_of(raw.encode()), inline=raw, health_gate=2.0, health_stable=0.5)
+
+    def image() -> str:
+        return next(line.split()[2] for line in (device / "engine").read_text().splitlines()[1:]
+                    if line.startswith("web "))
+
+    assert handle(deploy(fleet.release("1"))).returncode == 0 and image().endswith(":1")
+    failed = handle(deploy(fleet.release("2", behaviour="exits")))
+    assert failed.returncode == 1 and image().endswith(":1"), failed.stderr[-2000:]  # its gate restored 1
+    third = deploy(fleet.release("3"))
+    assert handle(third).returncode == 0 and image().endswith(":3")
+    ups = (device / "journal").read_text().count(" up ")
+    refused = handle(JobDocument("deploy", "0" * 64, inline="{}"))
+    assert refused.returncode == 1 and "refused" in refused.stderr and "does not match its release" in refused.stderr
+    assert (device / "journal").read_text().count(" up ") == ups and image().endswith(":3")
+    # a rollback of release 3 deploys the release kept before it (1: release 2 never ran)
+    assert handle(JobDocument("rollback", third.release)).returncode == 0 and image().endswith(":1")
+    again = handle(JobDocument("rollback", third.release))  # no longer on release 3: nothing to do
+    assert again.returncode == 0 and "nothing to do" in again.stdout and image().endswith(":1")

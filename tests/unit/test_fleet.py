@@ -100,16 +100,23 @@ def test_every_request_dadc_builds_is_what_the_models_take() -> None:
     accepted("iot", "GetJobDocument", requests.get_job_document("dadc-x"))
     accepted("iot", "ListJobExecutionsForJob", requests.list_executions("dadc-x", "token"))
     accepted("iot", "DescribeJobExecution", requests.describe_execution("dadc-x", "dev1"))
-    details = requests.details({"release": RELEASE, "verdict": "failed", "reason": "r" * 5000, "empty": ""})
-    assert "empty" not in details and len(details["reason"]) == 1024
+    details = requests.details({"release": RELEASE, "verdict": "failed", "reason": "r" * 5000, "empty": "",
+                                "service": "web\nexited 1\r\n"})
+    assert "empty" not in details and len(details["reason"]) == 1024 and details["service"] == "web exited 1"
+    from dadc.rollout import _walk  # the value's pattern, [^\p{C}]+, as the model states it
+    _walk(shape("iot-jobs-data", "UpdateJobExecution"), {"statusDetails": details})
     payload = requests.update_execution("dev1", "dadc-x", "FAILED", details, 3, "token-1")
     # the MQTT payload is the HTTP request's body plus the clientToken the topic API adds
     http = {k: v for k, v in payload.items() if k != "clientToken"}
     accepted("iot-jobs-data", "UpdateJobExecution", {**http, "jobId": "dadc-x", "thingName": "dev1"})
     assert set(payload) == {"status", "statusDetails", "expectedVersion", "clientToken"}
-    # the enum botocore does not check: CancelJob's reasonCode and the update's status are the model's
+    # the device's own check (no botocore on a device) is the model's: its statuses, key pattern, limits
     model = get_session().get_service_model("iot-jobs-data")
-    assert payload["status"] in model.shape_for("JobExecutionStatus").enum
+    assert set(requests.DEVICE_STATUSES) <= set(model.shape_for("JobExecutionStatus").enum)
+    key = model.shape_for("DetailsKey").metadata
+    assert requests.DETAILS_KEY.pattern == f"{key['pattern'][:-1]}{{{key['min']},{key['max']}}}"
+    for status in requests.DEVICE_STATUSES:
+        accepted("iot-jobs-data", "UpdateJobExecution", {"jobId": "j", "thingName": "t", "status": status})
 
 
 @pytest.mark.parametrize("build, message", [
