@@ -123,7 +123,7 @@ class Fleet:
         return sorted(rows, key=lambda r: r["thing"])
 
     def ggv2_job(self, deployment: str) -> str:
-        got = self.send(Request("greengrassv2", "GetDeployment", {"deploymentId": deployment}))
+        got = self.send(Request("greengrassv2", "GetDeployment", requests.get_deployment(deployment)))
         if not got.get("iotJobId"):
             raise FleetError(f"GGv2 deployment {deployment} has no IoT job (yet)", "NoJob")
         return str(got["iotJobId"])

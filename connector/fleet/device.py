@@ -144,7 +144,7 @@ class JobAgent:
         stable = ready.get("healthStable") or options.health_stable
         self.runner.options = replace(options, health_gate=gate, health_stable=stable)
         try:
-            return self.runner._apply(raw)
+            return self.runner._apply(raw, api_shape=False)  # the prepare child checked it
         finally:
             self.runner.options = options
 

@@ -32,6 +32,13 @@ def prepare(text: str) -> dict[str, object]:
         if document.release_of(raw) != doc.release:
             raise errors.InvalidParameter(f"{doc.s3} version {doc.version_id}: its sha256 is not the job's release "
                                           f"{doc.short}: the object is not the one the job was made for")
+    # the API's shape is checked here, where botocore's model costs nothing lasting; the device
+    # checks the rest (its connector's parameters) as any definition's
+    from dadc.validation.engine import validate_bytes
+    result = validate_bytes(doc.s3 or "the job's definition", raw)
+    first = next((f for f in result.findings if f.severity == "error"), None)
+    if first is not None:
+        raise errors.InvalidParameter(f"the definition at {first.pointer or '/'}: {first.rule} {first.message}")
     out["raw"] = base64.b64encode(raw).decode()
     return out
 

@@ -73,6 +73,10 @@ def describe_job(job: str) -> dict[str, Any]:
     return checked("iot", "DescribeJob", {"jobId": job})
 
 
+def get_deployment(deployment: str) -> dict[str, Any]:
+    return checked("greengrassv2", "GetDeployment", {"deploymentId": deployment})
+
+
 def get_job_document(job: str) -> dict[str, Any]:
     return checked("iot", "GetJobDocument", {"jobId": job})
 

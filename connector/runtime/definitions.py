@@ -142,11 +142,11 @@ class Definition:
     version: str | None
     connector_id: str | None
 
-    def config(self, raw: bytes) -> "Config":
+    def config(self, raw: bytes, api_shape: bool = True) -> "Config":
         """Validated, our connector picked: InvalidParameter names the first error and its place."""
         from dadc.runtime import settings
         return settings.from_bytes(self.source.name, raw, version=self.version, connector_id=self.connector_id,
-                                   bare=self.bare)
+                                   bare=self.bare, api_shape=api_shape)
 
     def read_config(self) -> "Config":
         raw = self.source.read(force=True)

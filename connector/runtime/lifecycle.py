@@ -96,10 +96,11 @@ class Runner:
         log.error("%s: %s", exc.error, exc)
         self.sink.publish(failure(str(exc), exc.error))
 
-    def _apply(self, raw: bytes) -> Applied:
-        """A definition read: validate it; if it changes anything, stop the old, start the new."""
+    def _apply(self, raw: bytes, api_shape: bool = True) -> Applied:
+        """A definition read: validate it; if it changes anything, stop the old, start the new.
+        api_shape=False: a child checked the bytes against the API's shape already."""
         try:
-            config = self.definition.config(raw)
+            config = self.definition.config(raw, api_shape)
         except InvalidParameter as exc:
             self._fail(exc)  # nothing is touched: the current deployment keeps running
             return Applied("invalid", str(exc))

@@ -63,14 +63,14 @@ def _pick(connectors: list[LocatedConnector], connector_id: str | None, source: 
 
 
 def from_bytes(source: str, raw: bytes, *, version: str | None = None, connector_id: str | None = None,
-               bare: bool = False) -> Config:
+               bare: bool = False, api_shape: bool = True) -> Config:
     """Validate and pick our connector; raise InvalidParameter naming the first error and its place.
     bare: raw is a Parameters object and version (N, vN, an ARN, latest) says whose."""
-    return located(source, raw, version=version, connector_id=connector_id, bare=bare)[0]
+    return located(source, raw, version=version, connector_id=connector_id, bare=bare, api_shape=api_shape)[0]
 
 
 def located(source: str, raw: bytes, *, version: str | None = None, connector_id: str | None = None,
-            bare: bool = False) -> tuple[Config, LocatedConnector, FileResult]:
+            bare: bool = False, api_shape: bool = True) -> tuple[Config, LocatedConnector, FileResult]:
     """from_bytes, with the connector as the validator located it and the whole file's result
     (`dadc export` names the other connectors it leaves out)."""
     ref = None
@@ -78,7 +78,7 @@ def located(source: str, raw: bytes, *, version: str | None = None, connector_id
         if not version:
             raise InvalidParameter("--parameters needs --version")
         ref = arn.resolve(version)
-    result = validate_bytes(source, raw, version=ref.version if ref else None)
+    result = validate_bytes(source, raw, version=ref.version if ref else None, api_shape=api_shape)
     if result.fatal:  # not JSON, not a template: bad usage (exit 2), like a file that cannot be read
         _raise([f for f in result.findings if f.severity == "error"], source, DefinitionUnreadable)
     if result.document_errors:

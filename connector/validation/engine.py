@@ -125,7 +125,7 @@ def _ours(doc: Document, version: int | None) -> list[LocatedConnector]:
     return found
 
 
-def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
+def _collect(doc: Document, version: int | None, api_shape: bool = True) -> Iterator[Finding]:
     data = doc.data
     if not isinstance(data, dict):
         yield rc.SHAPE("", f"the document must be a JSON object, not {apishape._kind_of(data)}")
@@ -136,7 +136,9 @@ def _collect(doc: Document, version: int | None) -> Iterator[Finding]:
         return
     pointer, connectors = _connectors(doc)
     ours = {c.pointer for c in _ours(doc, version)}
-    for f in apishape.check(data, kind):  # our connectors' Parameters are judged by their own rules below
+    # our connectors' Parameters are judged by their own rules below; api_shape=False: the caller
+    # had the same bytes checked already, in a child (botocore's model costs a long-lived process 10 MB)
+    for f in apishape.check(data, kind) if api_shape else ():
         if not (f.rule in ("E3001", "E3002") and any(f.pointer.startswith(o + "/Parameters") for o in ours)):
             yield f
     if connectors is None or connectors == []:
@@ -199,14 +201,14 @@ def _place(doc: Document, result: FileResult, findings: list[Finding], strict: b
 
 
 def validate_bytes(name: str, raw: bytes, *, version: int | None = None, strict: bool = False,
-                   region: str | None = None) -> FileResult:
+                   region: str | None = None, api_shape: bool = True) -> FileResult:
     """region: a template's stack region, when known (cfn-lint's --regions)."""
     doc = load(name, raw)
     if not doc.fatal and doc.template:
         return _template(doc, name, strict, region)
     findings = list(doc.findings)
     if not doc.fatal:
-        findings.extend(_collect(doc, version))
+        findings.extend(_collect(doc, version, api_shape))
     result = FileResult(name, fatal=doc.fatal)
     if not doc.fatal:
         result.units = _units(doc)

@@ -17,6 +17,7 @@ SMOKE = {  # bench -> the arguments of its smallest run
     "run_memory.py": ["3", "plain"],
     "monitor_cpu.py": ["3", "2"],
     "fleet.py": ["2", "5"],
+    "fleet_jobs.py": ["3", "50", "2"],
     "soak": ["3", "plain"],
 }
 

@@ -185,6 +185,9 @@ def test_a_failing_release_is_aborted_at_the_threshold_and_the_fleet_rollback_re
     good = fleet.rollout(fleet.release("1"), group)
     assert fleet.ended(good) == "COMPLETED"
     bad = fleet.release("2", behaviour="exits")  # its container exits: the gate fails everywhere it starts
+    # one thing notified every 10 s (the stand-in's minute): the abort, after 2 executed, comes long
+    # before the 6th is notified however slow a device is (under 40 s each)
+    jobs.minute = 10.0
     job = fleet.rollout(bad, jobs.group("main-2", things), extra=(
         "--rate", "1", "--abort-failed-percent", "50", "--abort-min-executed", "2",
         "--health-gate", "3", "--health-stable", "0.5"))
@@ -389,3 +392,47 @@ def test_the_device_client_handler_gives_the_same_verdict_as_its_exit_status(
     assert handle(JobDocument("rollback", third.release)).returncode == 0 and image().endswith(":1")
     again = handle(JobDocument("rollback", third.release))  # no longer on release 3: nothing to do
     assert again.returncode == 0 and "nothing to do" in again.stdout and image().endswith(":1")
+
+
+def test_status_of_a_ggv2_deployment_reads_the_job_behind_it(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    """GetDeployment (greengrassv2's REST shape: GET /greengrass/v2/deployments/ID) served by a
+    one-route stand-in, since moto has no Greengrass V2; the job behind it is the stand-in's."""
+    import http.server
+    import threading
+    group = jobs.group("one", ["dev1"])
+    devices.append(Device("dev1", jobs, tmp_path, fakes))
+    job = fleet.rollout(fleet.release("1"), group)
+    assert fleet.ended(job) == "COMPLETED"
+    asked: list[str] = []
+
+    class GetDeployment(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            ok = self.path == "/greengrass/v2/deployments/d-1"
+            body = json.dumps({"deploymentId": "d-1", "iotJobId": job, "deploymentStatus": "COMPLETED"} if ok else
+                              {"message": "no such deployment"}).encode()
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            if not ok:
+                self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), GetDeployment)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"AWS_ENDPOINT_URL_GREENGRASSV2": f"http://127.0.0.1:{server.server_address[1]}"}
+        run = lambda *a: subprocess.run([sys.executable, "-m", "dadc", "fleet", "status", *a], capture_output=True,  # noqa: E731
+                                        text=True, cwd=ROOT, env=dict(os.environ, **jobs.env(), **env), timeout=120)
+        via = run("--ggv2", "d-1", "--format", "json")
+        assert via.returncode == 0, via.stderr
+        assert json.loads(via.stdout) == fleet.status(job)
+        missing = run("--ggv2", "d-2")
+        assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
+    finally:
+        server.shutdown()
+    assert asked == ["/greengrass/v2/deployments/d-1", "/greengrass/v2/deployments/d-2"]

@@ -100,6 +100,7 @@ def test_every_request_dadc_builds_is_what_the_models_take() -> None:
     accepted("iot", "GetJobDocument", requests.get_job_document("dadc-x"))
     accepted("iot", "ListJobExecutionsForJob", requests.list_executions("dadc-x", "token"))
     accepted("iot", "DescribeJobExecution", requests.describe_execution("dadc-x", "dev1"))
+    accepted("greengrassv2", "GetDeployment", requests.get_deployment("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"))
     details = requests.details({"release": RELEASE, "verdict": "failed", "reason": "r" * 5000, "empty": "",
                                 "service": "web\nexited 1\r\n"})
     assert "empty" not in details and len(details["reason"]) == 1024 and details["service"] == "web exited 1"

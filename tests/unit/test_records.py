@@ -287,7 +287,7 @@ def test_a_reload_after_a_rollback_changes_nothing(monkeypatch: pytest.MonkeyPat
 
     configs = {raw: SimpleNamespace(digest=raw.decode(), profile=SimpleNamespace(version=7)) for raw in (b"v1", b"v2", b"v3")}
     definition = Definition(Source(), False, None, None)
-    monkeypatch.setattr(Definition, "config", lambda self, raw: configs[raw])
+    monkeypatch.setattr(Definition, "config", lambda self, raw, api_shape=True: configs[raw])
     events: list[str] = []
     from dataclasses import dataclass, field
 
