@@ -1,7 +1,7 @@
 """Fleet rollouts through AWS IoT Jobs: `dadc fleet` against moto's control plane, `dadc run --jobs`
 devices on a real mosquitto, the jobs stand-in (jobsbed.py) advancing what moto leaves inert. The
 devices run the recorded engine (held to the real tools by test_fake_contract.py), so a fleet is
-several devices; one device runs the real engine."""
+several devices; test_fleet_jobs_engine.py runs one device on the real engine."""
 from __future__ import annotations
 
 import json
