@@ -88,9 +88,10 @@ class JobsSource:
 class JobAgent:
     def __init__(self, runner: Runner, book: ReleaseBook, settings: Any, thing: str, version: str) -> None:
         self.runner, self.book, self.thing, self.version = runner, book, thing, version
-        self.client = JobsClient(settings, thing, lambda execution: runner.submit(self.work))
-        self.client.connected.wait(30)  # the first start-next runs once subscribed (or at the next notify)
-        runner.submit(self.work)
+        # start-next on every notification and on every (re)connection (the first included)
+        self.client = JobsClient(settings, thing, lambda execution: runner.submit(self.work),
+                                 on_connected=lambda: runner.submit(self.work))
+        self.client.connected.wait(30)
 
     def close(self) -> None:
         self.client.close()

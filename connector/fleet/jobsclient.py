@@ -28,9 +28,10 @@ class Rejected(DadcError):
 
 
 class JobsClient:
-    def __init__(self, settings: MqttSettings, thing: str, on_next: Callable[[dict[str, Any] | None], None]) -> None:
+    def __init__(self, settings: MqttSettings, thing: str, on_next: Callable[[dict[str, Any] | None], None],
+                 on_connected: Callable[[], None] = lambda: None) -> None:
         import paho.mqtt.client as mqtt
-        self.thing, self.on_next = thing, on_next
+        self.thing, self.on_next, self.on_connected = thing, on_next, on_connected
         self.base = f"$aws/things/{thing}/jobs"
         self._pending: dict[str, tuple[str, bytes]] = {}  # clientToken -> (topic, payload), until answered
         self._answers: dict[str, tuple[bool, dict[str, Any]]] = {}
@@ -70,6 +71,9 @@ class JobsClient:
         for topic, payload in again:  # answers lost with the last connection: asked again, same token
             client.publish(topic, payload, qos=1)
         self.connected.set()
+        # notify-next is sent once, when the next execution changes: one sent while this device was
+        # away is lost with its clean session, so every (re)connection asks start-next itself
+        self.on_connected()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:

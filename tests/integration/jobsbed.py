@@ -76,6 +76,7 @@ class JobsBed:
         self.lock = threading.RLock()
         self.requests = 0  # jobs requests devices sent over MQTT
         self.topics: list[str] = []  # ... and their topics, in order
+        self.muted = False  # notifications lost on their way (a device offline when they were sent)
         self.ended: list[tuple[str, str, int, str]] = []  # (job, thing, executionNumber, status), in order
         self._stop = threading.Event()
         self.mqtt = self._client()
@@ -358,7 +359,10 @@ class JobsBed:
                 "jobDocument": json.loads(self.jobs[e.job].document), "queuedAt": int(e.queued_at)}
 
     def _notify_next(self, thing: str) -> None:
-        """Rule: notify-next is sent when the thing's next pending execution changes."""
+        """Rule: notify-next is sent when the thing's next pending execution changes (never again:
+        a device away when it was sent has lost it; `muted` plays that)."""
+        if self.muted:
+            return
         e = self._next(thing)
         body = {"timestamp": int(time.time())}
         if e is not None:

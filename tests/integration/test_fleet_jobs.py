@@ -436,3 +436,18 @@ def test_status_of_a_ggv2_deployment_reads_the_job_behind_it(
     finally:
         server.shutdown()
     assert asked == ["/greengrass/v2/deployments/d-1", "/greengrass/v2/deployments/d-2"]
+
+
+def test_a_notification_lost_while_the_device_was_away_is_made_up_for_on_reconnection(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    group = jobs.group("one", ["dev1"])
+    devices.append(Device("dev1", jobs, tmp_path, fakes))
+    assert wait_for(lambda: jobs.requests >= 1, timeout=60)  # connected: it asked start-next
+    jobs.muted = True  # the job's notify-next never reaches the device
+    job = fleet.rollout(fleet.release("1"), group)
+    assert wait_for(lambda: (job, "dev1") in jobs.executions, timeout=60)
+    asked = jobs.requests
+    jobs.broker.stop()  # type: ignore[attr-defined]
+    jobs.broker.start()  # type: ignore[attr-defined]
+    assert fleet.ended(job) == "COMPLETED"  # its reconnection asked start-next
+    assert jobs.requests > asked and fleet.status(job)["executions"][0]["status"] == "SUCCEEDED"
