@@ -146,6 +146,15 @@ def devices(jobs: JobsBed, tmp_path: Path, fakes: Path) -> Iterator[list[Device]
         d.stop()
 
 
+def gated_compose(tmp_path: Path) -> tuple[Path, Path]:
+    """A compose command whose `up` touches tmp_path/in-up, then waits for the gate file to exist."""
+    gate, wrapper = tmp_path / "gate", tmp_path / "gated-compose"
+    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *\" up \"*) touch {tmp_path}/in-up; "
+                       f"while [ ! -f {gate} ]; do sleep 0.05; done;; esac\nexec docker-compose \"$@\"\n")
+    wrapper.chmod(0o755)
+    return gate, wrapper
+
+
 def by_thing(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["thing"]: e for e in status["executions"]}
 
@@ -248,11 +257,7 @@ def test_a_bad_document_is_rejected_with_its_reason_and_changes_nothing(
 
 def test_a_device_killed_mid_job_resumes_the_execution_and_reports(
         fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    wrapper = tmp_path / "gated-compose"
-    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *\" up \"*) touch {tmp_path}/in-up; "
-                       f"while [ ! -f {gate} ]; do sleep 0.05; done;; esac\nexec docker-compose \"$@\"\n")
-    wrapper.chmod(0o755)
+    gate, wrapper = gated_compose(tmp_path)
     group = jobs.group("one", ["dev1"])
     device = Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper))
     devices.append(device)
@@ -269,11 +274,7 @@ def test_a_device_killed_mid_job_resumes_the_execution_and_reports(
 
 def test_a_broker_restart_loses_no_result(
         fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    wrapper = tmp_path / "gated-compose"
-    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *\" up \"*) touch {tmp_path}/in-up; "
-                       f"while [ ! -f {gate} ]; do sleep 0.05; done;; esac\nexec docker-compose \"$@\"\n")
-    wrapper.chmod(0o755)
+    gate, wrapper = gated_compose(tmp_path)
     group = jobs.group("one", ["dev1"])
     devices.append(Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper)))
     job = fleet.rollout(fleet.release("1"), group)
@@ -328,11 +329,7 @@ def test_waves_one_job_per_group_the_next_only_after_the_one_before_completed(
 
 def test_a_forced_cancel_mid_job_leaves_the_device_on_a_good_release(
         fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    wrapper = tmp_path / "gated-compose"
-    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *\" up \"*) touch {tmp_path}/in-up; "
-                       f"while [ ! -f {gate} ]; do sleep 0.05; done;; esac\nexec docker-compose \"$@\"\n")
-    wrapper.chmod(0o755)
+    gate, wrapper = gated_compose(tmp_path)
     gate.touch()
     group = jobs.group("one", ["dev1"])
     device = Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper))
@@ -451,3 +448,26 @@ def test_a_notification_lost_while_the_device_was_away_is_made_up_for_on_reconne
     jobs.broker.start()  # type: ignore[attr-defined]
     assert fleet.ended(job) == "COMPLETED"  # its reconnection asked start-next
     assert jobs.requests > asked and fleet.status(job)["executions"][0]["status"] == "SUCCEEDED"
+
+
+def test_an_uploaded_release_is_fetched_by_its_version_and_an_unreachable_s3_fails_it_not_rejects_it(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    release = fleet.release("1")
+    devices.append(Device("dev1", jobs, tmp_path, fakes))
+    job = fleet.rollout(release, jobs.group("one", ["dev1"]), extra=("--upload", f"s3://{fleet.bucket}/releases/"))
+    assert fleet.ended(job) == "COMPLETED"
+    assert fleet.status(job)["executions"][0]["status"] == "SUCCEEDED"
+    assert devices[0].image() == "registry.example:5000/fleet/app:1"
+    from dadc.fleet.document import parse, release_of
+    doc = parse(jobs.backend.jobs[job].document)
+    assert doc.s3 == f"s3://{fleet.bucket}/releases/{release_of(release.read_bytes())}.json" and doc.version_id
+    # a device whose S3 refuses connections: FAILED with the reason (the device's fault, not the
+    # document's), and it keeps what it runs
+    down = Device("dev2", jobs, tmp_path, fakes, env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    devices.append(down)
+    second = fleet.rollout(fleet.release("2"), jobs.group("two", ["dev2"]),
+                           extra=("--upload", f"s3://{fleet.bucket}/releases/"))
+    assert fleet.ended(second) == "COMPLETED"
+    row = fleet.status(second)["executions"][0]
+    assert row["status"] == "FAILED" and row["statusDetails"]["verdict"] == "failed", row
+    assert down.image() is None and down.ups() == 0
