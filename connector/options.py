@@ -80,6 +80,14 @@ class RuntimeOptions:
     health_stable: float = opt("--health-stable", "with --health-gate: how long every service must stay up "
                                "(default 10)", default=10.0, metavar="SECONDS",
                                commands=frozenset({"run", "deploy", "plan", "rollback"}), group="extensions")
+    prefetch: bool = opt("--prefetch", "pull the new release's images (logins done) before the previous release is "
+                         "stopped, so an unreachable registry fails the start while the old release still runs: "
+                         "what the version pulls after the stop, else only the images the engine lacks",
+                         default=False, commands=STARTS, extension=True, group="extensions")
+    prune_images: bool = opt("--prune-images", "after a successful start, remove the images of the project's "
+                             "repositories that no recorded release runs (never a rollback target's, never one a "
+                             "container uses, never one tagged for another repository) and log the space freed",
+                             default=False, commands=STARTS, extension=True, group="extensions")
     grant_docker_group: bool = opt("--grant-docker-group", "run docker as DockerUserId with the docker group even "
                                    "when that user is not a member (the documentation requires membership)",
                                    default=False, extension=True, group="extensions", commands=ALL - {"status"})
@@ -125,6 +133,8 @@ class RuntimeOptions:
     # --- internal: `dadc run` starts `dadc deploy --under-run` while it holds the lock
     under_run: bool = opt("--under-run", "", default=False, commands=frozenset({"deploy"}), child=False,
                           hidden=True)
+    prefetch_only: bool = opt("--prefetch-only", "", default=False, commands=frozenset({"deploy"}), child=False,
+                              hidden=True)
     retry_base: float = opt("--retry-base", "", default=2.0, commands=frozenset({"run", "plan"}), child=False,
                             hidden=True)
     retry_cap: float = opt("--retry-cap", "", default=300.0, commands=frozenset({"run", "plan"}), child=False,

@@ -6,7 +6,7 @@ which limit, what it checks before acting, and what follows when it fails; the e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from dadc.profiles import Command, Profile, settings
@@ -41,13 +41,17 @@ class PlanOptions:
     retry: bool = False
     retry_base: float = 2.0
     retry_cap: float = 300.0
+    prefetch: bool = False
+    prune_images: bool = False
+    prefetch_only: bool = False  # a new deployment's prefetch, before the old connector's stop sequence
 
     @classmethod
     def of(cls, options: "RuntimeOptions | None") -> "PlanOptions":
         if options is None:
             return cls()
         return cls(options.health_gate, options.health_stable, options.offline_fallback, options.stop_timeout,
-                   options.to, options.retry, options.retry_base, options.retry_cap)
+                   options.to, options.retry, options.retry_base, options.retry_cap, options.prefetch,
+                   options.prune_images, options.prefetch_only)
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,9 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                 steps.append(Step(Kind.GATE, timeout=float(options.health_gate), stable=float(options.health_stable),
                                   origin="--health-gate", label="health gate failed", on_fail=recovery))
         elif command.command == Kind.DOWN:
+            if options.prefetch and (observed.previous_file or observed.project_running) \
+                    and Kind.PULL not in (step.kind for step in steps):
+                steps.append(_prefetch(profile, params, options, command))
             if observed.previous_file:
                 fb = command.fallback
                 hint = f"; set {fb.when} to force" if fb and profile.parameter(fb.when) and not fallback else ""
@@ -210,7 +217,40 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
     # for a later rollback, made once the message is out: its failure is logged, not a failed start
     steps.append(Step(Kind.PUBLISH, origin="the documented success status"))
     steps.append(Step(Kind.RECORD, fallback=Fallback.LOG, origin="dadc: the last good deployment, for a rollback"))
+    if options.prune_images:
+        steps.append(Step(Kind.PRUNE, fallback=Fallback.LOG, origin="--prune-images"))
     return steps
+
+
+def _prefetch(profile: Profile, params: dict[str, str], options: PlanOptions, down: Command) -> Step:
+    """--prefetch, just before the previous release is stopped: what the version will pull after the
+    stop (its own pull, with its own fallback), else only what up would pull (the images the engine
+    lacks: a tag already present is not refreshed, which would change what the version runs)."""
+    sequence = [c for c in profile.start_sequence if not c.when or profile.flag(params, c.when)]
+    later = [c for c in sequence[sequence.index(down):] if c.command == Kind.PULL]
+    if not later:
+        return Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch", guard=Guard.ONLY_MISSING)
+    fallback, enabled_by = _fallback(profile, params, later[0], options)
+    return Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch", fallback=fallback,
+                stand_in=LOCAL_IMAGES_WHEN if fallback == Fallback.LOCAL_IMAGES else frozenset(),
+                note=f"local images stand in as for the pull after the stop ({enabled_by})" if fallback else "")
+
+
+def plan_prefetch(profile: Profile, params: dict[str, str], options: PlanOptions) -> list[Step]:
+    """--prefetch when the definition changed: the old connector's stop sequence comes first (under
+    the old definition), so before it, in a child of its own: the new definition's fetch and logins,
+    then every image the new start will pull (its pull now comes after a stop), else what its up
+    would pull. Nothing stops and no success is published; a failure is the new start's fail
+    status, and the old deployment keeps running."""
+    plain = replace(options, health_gate=None, prefetch=False, prune_images=False, prefetch_only=False)
+    start = plan_start(profile, params, Observed(previous_file=False, project_running=False), plain)
+    head = [step for step in start if step.kind in (Kind.FETCH, Kind.LOGIN)]
+    pull = next((step for step in start if step.kind == Kind.PULL), None)
+    if pull is None:
+        return head + [Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch",
+                            guard=Guard.ONLY_MISSING)]
+    return head + [Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch",
+                        fallback=pull.fallback, stand_in=pull.stand_in)]
 
 
 def _restore(profile: Profile, options: PlanOptions, candidates: tuple[Target, ...]) -> tuple[Step, ...]:

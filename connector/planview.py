@@ -16,7 +16,7 @@ FALLBACKS = {Fallback.FORCE_REMOVE: "on failure: remove the project's containers
              Fallback.REPORT: "on failure: the containers left are reported",
              Fallback.LOG: "on failure: logged (the start has succeeded)"}
 STAND_IN = {"unreachable": "the registry cannot be reached", "on-local-copy": "the local copy runs"}
-LIMITS = {Kind.FETCH: "compose config within", Kind.LOGIN: "each attempt within"}
+LIMITS = {Kind.FETCH: "compose config within", Kind.LOGIN: "each attempt within", Kind.PREFETCH: "pull within"}
 ENDINGS = {Ending.ROLLED_BACK: "the start fails: rolled back, the good deployment runs",
            Ending.INSTEAD: "the start fails: the last good deployment runs instead",
            Ending.TAKEN_DOWN: "the start fails: the release was taken down",
@@ -67,6 +67,12 @@ def _what(ctx: "Context", step: Step) -> str:
         Kind.PUBLISH: lambda: "the success status message",
         Kind.RECORD: lambda: f"the release (its files, each service's image) -> "
                              f"{ctx.ws.state.root / 'records.json'} (its history)",
+        Kind.PREFETCH: lambda: ("the images the engine lacks (what up would pull)" if step.guard == Guard.ONLY_MISSING
+                                else "every registry image (the version pulls them after the stop)")
+                               + f", with {shlex.join(ctx.compose_argv('pull', ctx.file(step.file)))}; a failure "
+                                 "fails the start before anything is stopped" + (f"; {step.note}" if step.note else ""),
+        Kind.PRUNE: lambda: "remove the images of the project's repositories that no recorded release ran and no "
+                            "container uses; log the space freed",
         Kind.REMOVE: lambda: f"docker rm -f (containers labelled {ctx.project})" + (f": {step.note}" if step.note else ""),
         Kind.ABORT: lambda: step.refusal,
     }

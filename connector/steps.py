@@ -19,6 +19,7 @@ class Kind(Name):
     REFUSE_FAILED = "refuse-failed"  # the fetched file is a release that failed: it does not run
     LOGIN = "login"  # the secrets' and the file's ECR registries
     PULL = "pull"
+    PREFETCH = "prefetch"  # --prefetch: the new release's images, before anything stops
     DOWN = "down"
     REMOVE = "remove"  # the project's containers by label (ForceDeploy's removal; a recovery's)
     ABORT = "abort"  # the start cannot go on (its message says why)
@@ -28,6 +29,7 @@ class Kind(Name):
     GATE = "gate"  # --health-gate
     PUBLISH = "publish"  # the success status message
     RECORD = "record"  # the release and its images -> the history
+    PRUNE = "prune-images"  # --prune-images: images of the project that no recorded release needs
     KEEP_FAILED = "keep-failed"  # a recovery's: the release that failed is kept as failed
     CHOOSE = "choose"  # a recovery's: the good release that comes back
     PIN = "pin"  # its tags at its recorded images again
@@ -62,6 +64,7 @@ class Guard(Name):
     NONE = ""
     UNLESS_TARGET_RUNS = "unless-target-runs"  # a recovery's down and remove: not when the target already runs
     SAME_RELEASE = "same-release"  # keep-failed after a gate: not when what failed is the last good release
+    ONLY_MISSING = "only-missing"  # prefetch: only the images the engine lacks (what up would pull)
 
 
 class Ending(Name):

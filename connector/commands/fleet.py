@@ -40,6 +40,9 @@ def add_parsers(sub: Any, formats: tuple[str, ...]) -> None:
     s.add_argument("job", metavar="JOB", nargs="?", help="the job id")
     s.add_argument("--ggv2", metavar="DEPLOYMENT-ID", help="the job behind a Greengrass V2 deployment")
     s.add_argument("--watch", action="store_true", help="print progress until the job ends")
+    s.add_argument("--details", choices=("all", "unsucceeded", "none"), default="all",
+                   help="whose statusDetails to read, one DescribeJobExecution each (default all; "
+                        "unsucceeded: a large job's failures quickly; none: the statuses alone)")
     s.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="--watch: how often (default 5)")
     s.add_argument("--format", choices=formats, default="text")
     s.set_defaults(handler="fleet:status_command")
@@ -159,7 +162,7 @@ def status_command(args: argparse.Namespace) -> int:
             ended = fleet.wait(job, args.poll, on_change=lambda got: print(report.progress(got), flush=True))
             print(report.progress(ended), file=sys.stderr) if args.format == "json" else None
         described = fleet.job(job)
-        executions = fleet.executions(job)
+        executions = fleet.executions(job, details=args.details)
     except DadcError as exc:
         return _fail(exc)
     if args.format == "json":
@@ -174,7 +177,7 @@ def rollback_command(args: argparse.Namespace) -> int:
     try:
         fleet = control.Fleet()
         job = fleet.job(args.job)
-        executions = fleet.executions(args.job, with_details=False)
+        executions = fleet.executions(args.job, details="none")
         reqs, things = control.rollback_requests(job, fleet.document(args.job), executions, rollout.from_arguments(args))
     except DadcError as exc:
         return _fail(exc)

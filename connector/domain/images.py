@@ -55,3 +55,34 @@ def ecr_registries(images: tuple[str, ...] | list[str]) -> dict[str, tuple[str, 
         if m:
             found[ref.registry] = (m["account"], m["region"])
     return found
+
+
+def repository(reference: str) -> str:
+    """REGISTRY/REPOSITORY as the engine names it: Docker Hub's `busybox` is docker.io/library/busybox."""
+    ref = parse(reference)
+    registry = ref.registry if ref.registry not in ("", "index.docker.io") else "docker.io"
+    name = ref.repository if registry != "docker.io" or "/" in ref.repository else f"library/{ref.repository}"
+    return f"{registry}/{name}"
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    id: str
+    tags: tuple[str, ...]
+    digests: tuple[str, ...]
+    size: int  # bytes, its shared layers included
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return self.tags + self.digests
+
+
+
+def prunable(local: list[LocalImage], ours: set[str], keep: set[str], in_use: set[str]) -> list[LocalImage]:
+    """--prune-images: the images every reference of which is in one of the project's repositories
+    (ours), that no recorded release ran (keep: image ids) and no container uses. An image with no
+    reference at all (a dangling build) is nobody's to judge here; one also tagged for a repository
+    the project never used belongs to someone else."""
+    return [image for image in local
+            if image.references and image.id not in keep and image.id not in in_use
+            and all(repository(r) in ours for r in image.references)]

@@ -98,8 +98,9 @@ class Fleet:
         """The job's document: DescribeJob does not carry it."""
         return str(self.send(Request("iot", "GetJobDocument", requests.get_job_document(job))).get("document") or "")
 
-    def executions(self, job: str, with_details: bool = True) -> list[dict[str, Any]]:
-        """Every execution of the job (all pages), each with its statusDetails when asked."""
+    def executions(self, job: str, details: str = "all") -> list[dict[str, Any]]:
+        """Every execution of the job (all pages), with statusDetails: of all that reported (all),
+        of those that did not succeed (unsucceeded), of none. One DescribeJobExecution each."""
         rows: list[dict[str, Any]] = []
         token = None
         while True:
@@ -112,10 +113,12 @@ class Fleet:
             token = page.get("nextToken")
             if not token:
                 break
-        if with_details:
+        if details != "none":
             def read(row: dict[str, Any]) -> None:
                 if row["status"] in ("QUEUED", "CANCELED"):
                     return  # nothing reported yet, or never will be
+                if details == "unsucceeded" and row["status"] == "SUCCEEDED":
+                    return
                 got = self.send(Request("iot", "DescribeJobExecution", requests.describe_execution(job, row["thing"])))
                 row["statusDetails"] = got["execution"].get("statusDetails", {}).get("detailsMap", {})
             with ThreadPoolExecutor(max_workers=16) as pool:

@@ -9,7 +9,7 @@ from typing import Callable
 from dadc.errors import DadcError, HealthGateFailed, Interrupted, RecoveryEnded
 from dadc.plan import Step
 from dadc.runtime.context import Context
-from dadc.runtime.handlers import compose, records, recovery, registry, source
+from dadc.runtime.handlers import compose, images, records, recovery, registry, source
 from dadc.runtime.seams import process
 from dadc.runtime.session import Session
 from dadc.steps import Fallback, Kind
@@ -18,7 +18,7 @@ log = logging.getLogger("dadc.step")
 
 Handler = Callable[[Context, Session, Step], None]
 HANDLERS: dict[Kind, Handler] = {**source.HANDLERS, **registry.HANDLERS, **compose.HANDLERS, **records.HANDLERS,
-                                 **recovery.HANDLERS}
+                                 **recovery.HANDLERS, **images.HANDLERS}
 
 
 def execute(ctx: Context, steps: list[Step] | tuple[Step, ...], session: Session | None = None) -> Session:

@@ -125,6 +125,14 @@ class Runner:
             return Applied("refused", str(exc))
         locate(self.sink, str(new.dest.root))
         old = self.ctx
+        if old is not None and self.options.prefetch:
+            self.last_status = {}
+            code = self._start(new, raw, "--prefetch-only")  # with --retry, retried as a start is
+            if code != 0:  # the old deployment was not touched: it keeps running
+                message = str(self.last_status.get("error_message", f"the prefetch exited {code}"))
+                log.warning("a new deployment: its prefetch failed before the old connector's stop sequence; the "
+                            "old deployment keeps running")
+                return Applied("kept-back", message)
         if old is not None:
             log.info("a new deployment: the stop sequence of version %d, then the start sequence of version %d",
                      old.config.profile.version, config.profile.version)
@@ -153,13 +161,13 @@ class Runner:
         lock.acquire()
         return lock
 
-    def _start(self, ctx: Context, raw: bytes) -> int:
+    def _start(self, ctx: Context, raw: bytes, *extra: str) -> int:
         """The start sequence (with --retry, again after a retriable failure, as the plan's retry
         policy says): its exit code."""
         policy = retry_policy(PlanOptions.of(self.options))
         attempt = 0
         while True:
-            code = self._start_once(ctx, raw)
+            code = self._start_once(ctx, raw, *extra)
             if code in (0, FINAL, ROLLED_BACK) or policy is None or self.stopping or self.reread:
                 return code
             delay = policy.delay(attempt, random.random())
@@ -169,13 +177,14 @@ class Runner:
             if self.stopping or self.reread:
                 return code
 
-    def _start_once(self, ctx: Context, raw: bytes) -> int:
-        if self.start_in is not None:
+    def _start_once(self, ctx: Context, raw: bytes, *extra: str) -> int:
+        if self.start_in is not None and not extra:
             return self.start_in(ctx, raw)
         snapshot = ctx.ws.state.write("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "dadc", "deploy", "--under-run",
-                *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which)]
+                *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which),
+                *extra]
         assert self.lock is not None
         # the child holds the project's lock with this process (the same open file): if this one is
         # killed outright, the child keeps it until it ends, which it does at once (PDEATHSIG)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dadc.errors import DadcError, DefinitionUnreadable, RecoveryEnded
 from dadc.options import RuntimeOptions
-from dadc.plan import Observed, plan_start
+from dadc.plan import Observed, plan_prefetch, plan_start
 from dadc.runtime import context, executor
 from dadc.runtime.context import Context, Hooks
 from dadc.runtime.session import Session
@@ -82,7 +82,10 @@ def _sequence(ctx: Context, sink: Sink) -> Outcome:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dadc-observe") as pool:
             observed = pool.submit(observe, ctx)  # the engine answers while boto3 loads
             ctx.cloud  # noqa: B018
-            steps = plan_start(ctx.config.profile, ctx.config.params, observed.result(), ctx.plan_options)
+            if ctx.plan_options.prefetch_only:
+                steps = plan_prefetch(ctx.config.profile, ctx.config.params, ctx.plan_options)
+            else:
+                steps = plan_start(ctx.config.profile, ctx.config.params, observed.result(), ctx.plan_options)
         executor.execute(ctx, steps, session)
     except DadcError as exc:
         if session.published:  # it runs and said so (an interrupt during the record, say)

@@ -86,7 +86,7 @@ class Device:
     """`dadc run --jobs` as one thing, on its own recorded engine (fakes) or the real one."""
 
     def __init__(self, name: str, jobs: JobsBed, tmp: Path, fakes: Path | None, env: dict[str, str] | None = None,
-                 compose_command: str = "docker-compose") -> None:
+                 compose_command: str = "docker-compose", extra: tuple[str, ...] = ()) -> None:
         self.name, self.jobs, self.dir = name, jobs, tmp / name
         (self.dir / "dest").mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, **(env or {}))
@@ -96,7 +96,7 @@ class Device:
                             DADC_FAKE_STATE=str(self.dir / "engine"), DADC_LOCK_DIR=str(self.dir / "locks"))
         self.argv = [sys.executable, "-m", "dadc", "run", "--jobs", "--thing-name", name,
                      "--mqtt", f"mqtt://127.0.0.1:{jobs.broker_port}", "--state-dir", str(self.dir / "state"),
-                     "--destination", str(self.dir / "dest"), "--compose-command", compose_command]
+                     "--destination", str(self.dir / "dest"), "--compose-command", compose_command, *extra]
         if fakes is not None:
             self.argv += ["--compose-env", "DADC_JOURNAL", "--compose-env", "DADC_FAKE_STATE"]
         self.proc: subprocess.Popen[str] | None = None

@@ -236,3 +236,34 @@ def test_an_invalid_definition_creates_no_job(tmp_path: Path, nowhere: None,
     assert cli.main(["fleet", "rollout", str(path), "--target", GROUP]) == 1
     err = capsys.readouterr().err
     assert "DockerContainerStatusLogFrequency" in err and "no job was created" in err
+
+
+class PagedFleet(control.Fleet):
+    """The two requests `executions` sends, answered from a table (two pages), each one recorded."""
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses, self.sent = statuses, []  # type: ignore[var-annotated]
+
+    def send(self, req: "control.Request") -> dict[str, Any]:
+        self.sent.append((req.operation, dict(req.params)))
+        if req.operation == "ListJobExecutionsForJob":
+            things = sorted(self.statuses)
+            half = len(things) // 2
+            page, token = (things[half:], None) if req.params.get("nextToken") else (things[:half], "p2")
+            return {"executionSummaries": [{"thingArn": f"arn:aws:iot:us-east-1:123456789012:thing/{t}",
+                                            "jobExecutionSummary": {"status": self.statuses[t], "executionNumber": 1}}
+                                           for t in page], **({"nextToken": token} if token else {})}
+        assert req.operation == "DescribeJobExecution"
+        return {"execution": {"statusDetails": {"detailsMap": {"verdict": req.params["thingName"]}}}}
+
+
+@pytest.mark.parametrize(("details", "described"), [
+    ("all", {"a", "b", "c"}), ("unsucceeded", {"b", "c"}), ("none", set()),
+])
+def test_status_reads_the_details_it_is_asked_for(details: str, described: set[str]) -> None:
+    fleet = PagedFleet({"a": "SUCCEEDED", "b": "FAILED", "c": "TIMED_OUT", "d": "QUEUED", "e": "CANCELED"})
+    rows = fleet.executions("dadc-x", details=details)
+    assert [r["thing"] for r in rows] == ["a", "b", "c", "d", "e"]  # both pages, in order
+    asked = {p["thingName"] for op, p in fleet.sent if op == "DescribeJobExecution"}
+    assert asked == described
+    assert {r["thing"] for r in rows if r["statusDetails"]} == described

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dadc.errors import CommandFailed, CommandNotFound, CredentialError, CredentialsUnreachable
 from dadc.runtime.seams import process
+from dadc.domain.images import LocalImage
 from dadc.domain.labels import PROJECT_LABEL, SERVICE_LABEL
 from dadc.runtime.seams.compose import find_executable
 from dadc.runtime.seams.secrets import Login
@@ -75,6 +76,16 @@ class ContainerState:
     def completed(self) -> bool:
         """A one-shot that ran to its end: exited 0, and its restart policy will not start it again."""
         return self.status == "exited" and self.exit_code == 0 and self.restart_policy in ("no", "", "on-failure")
+
+
+# docker prints sizes as go-units' HumanSize: 4 significant digits, decimal units
+UNITS = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}
+SIZE = re.compile(r"\s*([0-9.]+)\s*([kKMGTP]?B)\s*")
+
+
+def human_bytes(text: str) -> int | None:
+    m = SIZE.fullmatch(text)
+    return int(float(m[1]) * UNITS[m[2]]) if m else None
 
 
 def _health(status: str) -> str:
@@ -180,6 +191,43 @@ class Docker:
             return []
         return [image for image in images
                 if self.run("image", "inspect", "--format", "{{.Id}}", image, check=False).returncode != 0]
+
+    def local_images(self) -> list[LocalImage]:
+        """Every image the engine keeps (not build layers): its references and size, in two calls."""
+        ids = list(dict.fromkeys(self.run("image", "ls", "-q", "--no-trunc").stdout.split()))
+        if not ids:
+            return []
+        out = self.run("image", "inspect", "--format", "{{json .}}", *ids, check=False).stdout
+        found = []
+        for line in out.splitlines():
+            if line.strip():
+                row = json.loads(line)
+                found.append(LocalImage(str(row.get("Id", "")), tuple(row.get("RepoTags") or ()),
+                                        tuple(row.get("RepoDigests") or ()), int(row.get("Size") or 0)))
+        return found
+
+    def images_in_use(self) -> set[str]:
+        """The image ids of every container on the engine, of any project, running or not."""
+        ids = self.run("ps", "-aq", "--no-trunc").stdout.split()
+        if not ids:
+            return set()
+        return set(self.run("inspect", "--format", "{{.Image}}", *ids, check=False).stdout.split())
+
+    def remove_image(self, reference: str) -> None:
+        """docker image rm, never forced: the engine refuses an image a container uses."""
+        self.run("image", "rm", reference, timeout=300)
+
+    def images_size(self) -> int | None:
+        """The engine's own figure for the disk its images take (shared layers once), in bytes."""
+        done = self.run("system", "df", "--format", "{{json .}}", check=False)
+        for line in done.stdout.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("Type") == "Images":
+                return human_bytes(str(row.get("Size", "")))
+        return None
 
     def login(self, config_dir: Path, login: Login, timeout: float | None = 120) -> None:
         """docker --config DIR login -u USER --password-stdin HOST; the file docker writes stays 0600.
