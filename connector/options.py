@@ -133,8 +133,9 @@ class RuntimeOptions:
     # --- internal: `dadc run` starts `dadc deploy --under-run` while it holds the lock
     under_run: bool = opt("--under-run", "", default=False, commands=frozenset({"deploy"}), child=False,
                           hidden=True)
-    prefetch_only: bool = opt("--prefetch-only", "", default=False, commands=frozenset({"deploy"}), child=False,
-                              hidden=True)
+    # set by `dadc run` for one start (child_argv's overrides), never by a user
+    after_stop: bool = opt("--after-stop", "", default=False, commands=frozenset({"deploy"}), hidden=True)
+    prefetch_only: bool = opt("--prefetch-only", "", default=False, commands=frozenset({"deploy"}), hidden=True)
     retry_base: float = opt("--retry-base", "", default=2.0, commands=frozenset({"run", "plan"}), child=False,
                             hidden=True)
     retry_cap: float = opt("--retry-cap", "", default=300.0, commands=frozenset({"run", "plan"}), child=False,

@@ -44,6 +44,7 @@ class PlanOptions:
     prefetch: bool = False
     prune_images: bool = False
     prefetch_only: bool = False  # a new deployment's prefetch, before the old connector's stop sequence
+    after_stop: bool = False  # a new deployment: the old connector's stop sequence has just run
 
     @classmethod
     def of(cls, options: "RuntimeOptions | None") -> "PlanOptions":
@@ -51,7 +52,7 @@ class PlanOptions:
             return cls()
         return cls(options.health_gate, options.health_stable, options.offline_fallback, options.stop_timeout,
                    options.to, options.retry, options.retry_base, options.retry_cap, options.prefetch,
-                   options.prune_images, options.prefetch_only)
+                   options.prune_images, options.prefetch_only, options.after_stop)
 
 
 @dataclass(frozen=True)
@@ -172,11 +173,13 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                options: PlanOptions | None = None) -> list[Step]:
     """The version's start sequence. With --health-gate, every step from the one that takes the
     previous release down onwards carries the planned recovery (a failed pull after down, install,
-    up, the gate alike): the device ends on a good release, or says why it could not."""
+    up, the gate alike): the device ends on a good release, or says why it could not. In a new
+    deployment the old connector's stop sequence took it down already (after_stop): then every step
+    carries it, the fetch and the logins too."""
     options = options or PlanOptions()
     steps: list[Step] = []
     recovery = _recovery(profile, observed, options)
-    after_down = False
+    after_down = options.after_stop
     for command in profile.start_sequence:
         if command.when and not profile.flag(params, command.when):
             continue
@@ -242,7 +245,8 @@ def plan_prefetch(profile: Profile, params: dict[str, str], options: PlanOptions
     then every image the new start will pull (its pull now comes after a stop), else what its up
     would pull. Nothing stops and no success is published; a failure is the new start's fail
     status, and the old deployment keeps running."""
-    plain = replace(options, health_gate=None, prefetch=False, prune_images=False, prefetch_only=False)
+    plain = replace(options, health_gate=None, prefetch=False, prune_images=False, prefetch_only=False,
+                    after_stop=False)
     start = plan_start(profile, params, Observed(previous_file=False, project_running=False), plain)
     head = [step for step in start if step.kind in (Kind.FETCH, Kind.LOGIN)]
     pull = next((step for step in start if step.kind == Kind.PULL), None)

@@ -235,8 +235,9 @@ class UnderRun:
             self.options, definitions.resolve(self.options, aws.factory(None, engine.cloud())), self.sink,
             lambda config: context.build(config, self.options, engine.hooks()), start=self._start)
 
-    def _start(self, ctx: context.Context, raw: bytes) -> int:
-        return starting.exit_code(starting.start(self.options, self.runner.sink, hooks=self.engine.hooks(),
+    def _start(self, ctx: context.Context, raw: bytes, overrides: dict[str, Any]) -> int:
+        options = replace(self.options, **overrides)  # as the child's command line would say
+        return starting.exit_code(starting.start(options, self.runner.sink, hooks=self.engine.hooks(),
                                                  take_lock=False, config=ctx.config))
 
     def deploy(self, params: dict[str, str], s3_version: str, sink: Any) -> None:

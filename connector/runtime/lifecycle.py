@@ -48,7 +48,7 @@ class Applied:
 class Runner:
     def __init__(self, options: RuntimeOptions, definition: Definition, sink: Sink,
                  make_context: Callable[[settings.Config], Context],
-                 start: Callable[[Context, bytes], int] | None = None) -> None:
+                 start: Callable[[Context, bytes, dict[str, Any]], int] | None = None) -> None:
         """start: how a start runs, to its `dadc deploy --under-run` exit code; by default in that
         child. The conformance harness runs it in-process, on its recorded engine."""
         self.options, self.definition, self.sink, self.make_context = options, definition, sink, make_context
@@ -127,7 +127,7 @@ class Runner:
         old = self.ctx
         if old is not None and self.options.prefetch:
             self.last_status = {}
-            code = self._start(new, raw, "--prefetch-only")  # with --retry, retried as a start is
+            code = self._start(new, raw, prefetch_only=True)  # with --retry, retried as a start is
             if code != 0:  # the old deployment was not touched: it keeps running
                 message = str(self.last_status.get("error_message", f"the prefetch exited {code}"))
                 log.warning("a new deployment: its prefetch failed before the old connector's stop sequence; the "
@@ -141,7 +141,8 @@ class Runner:
                 self.lock.release()
         self.ctx, self.lock, self.rolled_back = new, lock, None
         self.succeeded, self.last_status = False, {}
-        code = self._start(new, raw)
+        # after the old connector's stop sequence, the new start's every step carries the gate's recovery
+        code = self._start(new, raw, after_stop=old is not None)
         if code == 0 or self.succeeded:  # a SIGTERM just after the child said success: it did succeed
             self.source.keep(raw)
             return Applied("started")
@@ -161,13 +162,13 @@ class Runner:
         lock.acquire()
         return lock
 
-    def _start(self, ctx: Context, raw: bytes, *extra: str) -> int:
+    def _start(self, ctx: Context, raw: bytes, **overrides: Any) -> int:
         """The start sequence (with --retry, again after a retriable failure, as the plan's retry
         policy says): its exit code."""
         policy = retry_policy(PlanOptions.of(self.options))
         attempt = 0
         while True:
-            code = self._start_once(ctx, raw, *extra)
+            code = self._start_once(ctx, raw, **overrides)
             if code in (0, FINAL, ROLLED_BACK) or policy is None or self.stopping or self.reread:
                 return code
             delay = policy.delay(attempt, random.random())
@@ -177,14 +178,15 @@ class Runner:
             if self.stopping or self.reread:
                 return code
 
-    def _start_once(self, ctx: Context, raw: bytes, *extra: str) -> int:
-        if self.start_in is not None and not extra:
-            return self.start_in(ctx, raw)
+    def _start_once(self, ctx: Context, raw: bytes, **overrides: Any) -> int:
+        """overrides: the deploy child's options for this start (after_stop, prefetch_only)."""
+        if self.start_in is not None:
+            return self.start_in(ctx, raw, overrides)
         snapshot = ctx.ws.state.write("definition.json", raw)  # exactly what was validated, for the child
         which = {"parameters": str(snapshot)} if self.options.parameters else {"definition": str(snapshot)}
         argv = [sys.executable, "-m", "dadc", "deploy", "--under-run",
-                *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which),
-                *extra]
+                *self.options.child_argv(compose_command=ctx.compose.name, state_dir=str(ctx.ws.state.base), **which,
+                                         **overrides)]
         assert self.lock is not None
         # the child holds the project's lock with this process (the same open file): if this one is
         # killed outright, the child keeps it until it ends, which it does at once (PDEATHSIG)

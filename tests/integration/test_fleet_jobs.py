@@ -46,7 +46,8 @@ class Fleet:
     def __init__(self, jobs: JobsBed, aws: dict[str, Any], bucket: str, tmp: Path) -> None:
         self.jobs, self.s3, self.bucket, self.tmp = jobs, aws["s3"], bucket, tmp
 
-    def release(self, tag: str, behaviour: str = "healthy", name: str | None = None) -> Path:
+    def release(self, tag: str, behaviour: str = "healthy", name: str | None = None,
+                params: dict[str, str] | None = None) -> Path:
         compose = (f"services:\n  web:\n    image: registry.example:5000/fleet/app:{tag}\n"
                    f"    labels:\n      dadc.behaviour: {behaviour}\n")
         version = self.s3.put_object(Bucket=self.bucket, Key="compose.yml", Body=compose.encode())["VersionId"]
@@ -54,7 +55,7 @@ class Fleet:
         path.write_text(json.dumps({"Connectors": [{"Id": "fleet", "ConnectorArn": V7, "Parameters": {
             "DockerComposeFileS3Bucket": self.bucket, "DockerComposeFileS3Key": "compose.yml",
             "DockerComposeFileS3Version": version, "DockerComposeFileDestinationPath": "/var/lib/fleet-app",
-            "DockerContainerStatusLogFrequency": "3600"}}]}))
+            "DockerContainerStatusLogFrequency": "3600", **(params or {})}}]}))
         return path
 
     def dadc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -471,3 +472,34 @@ def test_an_uploaded_release_is_fetched_by_its_version_and_an_unreachable_s3_fai
     row = fleet.status(second)["executions"][0]
     assert row["status"] == "FAILED" and row["statusDetails"]["verdict"] == "failed", row
     assert down.image() is None and down.ups() == 0
+
+
+def test_a_private_registrys_release_logs_in_with_its_secret_and_no_report_carries_the_password(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path,
+        aws_clients: dict[str, Any], unique: str) -> None:
+    """The job's definition names a Secrets Manager secret: the device logs in with it (password on
+    stdin). A secret with the wrong password fails the login after the old connector's stop
+    sequence: with the gate, the release before comes back (FAILED, rolled-back, restored). Neither
+    password is in the log, the journal or any statusDetails."""
+    sm = aws_clients["secretsmanager"]
+    password = f"pw-{unique}-never-shown"
+    secrets = [sm.create_secret(Name=f"fleet-registry-{name}-{unique}", SecretString=json.dumps(
+        {"username": "fleet", "password": pw, "registryUrl": "registry.example:5000"}))["ARN"]
+        for name, pw in (("good", password), ("wrong", "wrong-password"))]
+    devices.append(Device("dev1", jobs, tmp_path, fakes))
+    job = fleet.rollout(fleet.release("1", params={"AWSSecretsArnList": json.dumps(secrets[:1])}),
+                        jobs.group("private", ["dev1"]))
+    assert fleet.ended(job) == "COMPLETED"
+    ok = fleet.status(job)["executions"][0]
+    assert ok["status"] == "SUCCEEDED", ok
+    bad = fleet.rollout(fleet.release("2", name="wrong.json", params={"AWSSecretsArnList": json.dumps(secrets[1:])}),
+                        jobs.group("private-wrong", ["dev1"]), extra=("--health-gate", "5", "--health-stable", "0.5"))
+    assert fleet.ended(bad) == "COMPLETED"
+    row = fleet.status(bad)["executions"][0]
+    assert row["status"] == "FAILED" and "401" in row["statusDetails"]["reason"], row
+    assert row["statusDetails"]["verdict"] == "rolled-back" and row["statusDetails"]["restored"] == "true", row
+    assert devices[0].image() == "registry.example:5000/fleet/app:1"
+    journal = (devices[0].dir / "journal").read_text()
+    assert " login " in f" {journal} "
+    seen = devices[0].logged() + journal + json.dumps(ok) + json.dumps(row)
+    assert password not in seen and "wrong-password" not in seen

@@ -134,3 +134,19 @@ def test_prune_is_never_part_of_a_recovery() -> None:
     steps = plan_start(profiles.get(7), {}, Observed(True, True, last_good=True),
                        PlanOptions(prune_images=True, health_gate=30))
     assert [s for s in walk(steps) if s.kind == Kind.PRUNE] == [steps[-1]]
+
+
+@pytest.mark.parametrize("version", [1, 4, 5, 7])
+def test_after_the_old_connectors_stop_every_step_carries_the_recovery(version: int) -> None:
+    """A new deployment: the old stop sequence took the previous release down, so a failed fetch,
+    login or pull brings it back (with the gate); without the gate nothing is added."""
+    observed = Observed(previous_file=True, project_running=False, last_good=True)
+    gated = PlanOptions(health_gate=30, after_stop=True)
+    steps = plan_start(profiles.get(version), {}, observed, gated)
+    for step in steps[:-2]:  # all but publish and record (and the new down: its own fallback, as before)
+        if step.kind == Kind.DOWN:
+            continue
+        assert step.on_fail and step.on_fail[-1].kind == Kind.FAIL, step.kind
+    before = plan_start(profiles.get(version), {}, observed, PlanOptions(health_gate=30))
+    assert not before[0].on_fail and not before[1].on_fail  # a plain start: fetch and login come before its down
+    assert not any(s.on_fail for s in plan_start(profiles.get(version), {}, observed, PlanOptions(after_stop=True)))

@@ -302,7 +302,7 @@ def test_a_reload_after_a_rollback_changes_nothing(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(runner, "_lock", lambda new: None)
     monkeypatch.setattr(lifecycle.stopping, "stop", lambda old: events.append(f"stop {old.config.digest}") or True)
     outcomes = {"v1": 0, "v2": ROLLED_BACK, "v3": 0}
-    monkeypatch.setattr(runner, "_start", lambda new, raw: events.append(f"start {raw.decode()}")
+    monkeypatch.setattr(runner, "_start", lambda new, raw, **kw: events.append(f"start {raw.decode()}")
                         or outcomes[raw.decode()])
     for raw in (b"v1", b"v2", b"v2", b"v2", b"v3", b"v2"):
         runner._apply(raw)
