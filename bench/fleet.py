@@ -62,6 +62,10 @@ def definition_requests(log: Path, bucket: str, start: int) -> int:
 
 def main() -> None:
     env = load_testbed()
+    # a broker of its own (its port in DADC_FLEET_MQTT_PORT): the smoke run then shares nothing with
+    # the tests on the test bed's broker, whose subscribers read every topic
+    port = int(os.environ.get("DADC_FLEET_MQTT_PORT") or 1883)
+    broker_url = f"mqtt://127.0.0.1:{port}" if os.environ.get("DADC_FLEET_MQTT_PORT") else env["DADC_MQTT"]
     import paho.mqtt.client as mqtt
     s3 = boto3.client("s3", region_name="us-east-1")
     bucket = f"dadc-fleet-{uuid.uuid4().hex[:8]}"
@@ -77,7 +81,7 @@ def main() -> None:
     ready: "queue.Queue[bool]" = queue.Queue()
     sub.on_subscribe = lambda *a: ready.put(True)
     sub.on_message = lambda c, u, m: got.put((m.topic.split("/")[1], json.loads(m.payload)))
-    sub.connect("127.0.0.1", 1883)
+    sub.connect("127.0.0.1", port)
     sub.subscribe(TOPIC, qos=1)
     sub.loop_start()
     ready.get(timeout=10)
@@ -109,7 +113,7 @@ def main() -> None:
             devices.append(subprocess.Popen(
                 [sys.executable, "-m", "dadc", "run", "--definition", f"s3://{bucket}/{KEY}",
                  "--poll", str(POLL), "--destination", str(d / "dest"), "--state-dir", str(d / "state"),
-                 "--device-id", f"dev{i:04d}", "--status-topic-prefix", "fleet/{device}/", "--mqtt", env["DADC_MQTT"],
+                 "--device-id", f"dev{i:04d}", "--status-topic-prefix", "fleet/{device}/", "--mqtt", broker_url,
                  "--compose-command", "docker-compose", "--compose-env", "DADC_JOURNAL", "--compose-env", "DADC_FAKE_STATE"],
                 cwd=ROOT, env=device_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             if i % 10 == 9:  # a fleet boots over time, not all in the same second

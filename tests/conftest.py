@@ -17,7 +17,7 @@ SERVICES = {"docker": None, "registry": 5000, "open registry": 5001, "ECR look-a
 # engine; the benches of validation and of the recorded conformance): they run beside the others
 BESIDE_THE_ENGINE = ("test_clean_install.py::test_conformance_after_a_plain_install",
                      "test_bench_smoke_run[conformance.py]", "test_bench_smoke_run[validate.py]",
-                     "test_bench_smoke_run[fleet_jobs.py]")
+                     "test_bench_smoke_run[fleet_jobs.py]", "test_bench_smoke_run[fleet.py]")
 # whole files whose devices are the fake engine (they share only S3 and their own broker)
 BESIDE_THE_ENGINE_FILES = ("test_fleet_jobs.py",)
 

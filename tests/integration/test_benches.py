@@ -2,6 +2,7 @@
 its README row. Nothing here is timed: the figures come from full runs (README, "Figures")."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,19 @@ def test_every_bench_has_a_smoke_run() -> None:
 @pytest.mark.parametrize("bench", sorted(SMOKE))
 def test_bench_smoke_run(bench: str, testbed_env: dict[str, str]) -> None:
     program = [sys.executable] if bench.endswith(".py") else ["bash"]
-    done = subprocess.run([*program, str(ROOT / "bench" / bench), *SMOKE[bench]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(os.environ)
+    broker = None
+    if bench == "fleet.py":  # beside the engine tests: a broker of its own (bench/fleet.py says why)
+        from tests.integration.faults import Broker, free_port
+        broker = Broker(free_port())
+        broker.start()
+        env["DADC_FLEET_MQTT_PORT"] = str(broker.port)
+    try:
+        done = subprocess.run([*program, str(ROOT / "bench" / bench), *SMOKE[bench]], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        if broker is not None:
+            broker.stop()
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line.endswith(" |")]
     assert rows, done.stdout[-2000:]
