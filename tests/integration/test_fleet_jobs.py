@@ -47,9 +47,9 @@ class Fleet:
         self.jobs, self.s3, self.bucket, self.tmp = jobs, aws["s3"], bucket, tmp
 
     def release(self, tag: str, behaviour: str = "healthy", name: str | None = None,
-                params: dict[str, str] | None = None) -> Path:
-        compose = (f"services:\n  web:\n    image: registry.example:5000/fleet/app:{tag}\n"
-                   f"    labels:\n      dadc.behaviour: {behaviour}\n")
+                params: dict[str, str] | None = None, compose: str | None = None) -> Path:
+        compose = compose or (f"services:\n  web:\n    image: registry.example:5000/fleet/app:{tag}\n"
+                              f"    labels:\n      dadc.behaviour: {behaviour}\n")
         version = self.s3.put_object(Bucket=self.bucket, Key="compose.yml", Body=compose.encode())["VersionId"]
         path = self.tmp / (name or f"release-{tag}.json")
         path.write_text(json.dumps({"Connectors": [{"Id": "fleet", "ConnectorArn": V7, "Parameters": {
@@ -503,3 +503,37 @@ def test_a_private_registrys_release_logs_in_with_its_secret_and_no_report_carri
     assert " login " in f" {journal} "
     seen = devices[0].logged() + journal + json.dumps(ok) + json.dumps(row)
     assert password not in seen and "wrong-password" not in seen
+
+
+ONE_SHOT_REPLICAS_DIGEST = """services:
+  migrate:
+    image: registry.example:5000/fleet/migrate:1
+    restart: "no"
+    labels:
+      dadc.behaviour: oneshot
+  web:
+    image: registry.example:5000/fleet/app@sha256:{digest}
+    labels:
+      dadc.behaviour: healthy
+    deploy:
+      replicas: 3
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"""
+
+
+def test_a_one_shot_replicas_and_an_image_by_digest_pass_the_devices_gate(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    """A release a fleet really ships: a migration that runs once, a replicated service pinned by
+    digest. The gate waits for the one-shot's exit 0 and every replica; the job SUCCEEDED."""
+    devices.append(Device("dev1", jobs, tmp_path, fakes))
+    release = fleet.release("x", compose=ONE_SHOT_REPLICAS_DIGEST.format(digest="d" * 64))
+    job = fleet.rollout(release, jobs.group("shapes", ["dev1"]), extra=("--health-gate", "10", "--health-stable", "0.5"))
+    assert fleet.ended(job) == "COMPLETED"
+    row = fleet.status(job)["executions"][0]
+    assert row["status"] == "SUCCEEDED" and row["statusDetails"]["verdict"] == "started", row
+    rows = [line.split() for line in (devices[0].dir / "engine").read_text().splitlines()[1:]]
+    web = [r for r in rows if r[0] == "web"]
+    assert len(web) == 3 and {r[2] for r in web} == {"registry.example:5000/fleet/app@sha256:" + "d" * 64}, rows
+    assert [r[0] for r in rows].count("migrate") == 1, rows
