@@ -1,5 +1,6 @@
 """The golden plans: `dadc plan --format json`'s sequences for each version x {plain, --health-gate,
---offline-fallback, rollback --to}, rendered with fixed paths and a fixed compose CLI, so that
+--offline-fallback, rollback --to, --prefetch with --prune-images, a gated new deployment after the
+old connector's stop}, rendered with fixed paths and a fixed compose CLI, so that
 every planner change shows as a diff someone reviews (scripts/gen-golden-plans writes them)."""
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ DEST = Path("/srv/dadc/app")
 STATE = Path("/var/lib/dadc/projects/0123456789abcdef")
 VARIANTS = {"plain": PlanOptions(), "health-gate": PlanOptions(health_gate=60.0, health_stable=10.0),
             "offline-fallback": PlanOptions(offline_fallback=True),
-            "rollback-to": PlanOptions(health_gate=60.0, to="3")}
+            "rollback-to": PlanOptions(health_gate=60.0, to="3"),
+            "prefetch-prune": PlanOptions(prefetch=True, prune_images=True),
+            "new-deployment": PlanOptions(health_gate=60.0, health_stable=10.0, after_stop=True)}
 SEEN = Observed(previous_file=True, project_running=True, last_good=True, failed_release=True)
 PARAMS = {"DockerComposeFileS3Bucket": "bucket", "DockerComposeFileS3Key": "app/docker-compose.yml",
           "DockerComposeFileDestinationPath": str(DEST), "ForceDeploy": "true",
