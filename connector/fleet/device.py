@@ -112,6 +112,8 @@ class JobAgent:
         job, version = execution["jobId"], execution.get("versionNumber")
         log.info("jobs: %s (execution %s)", job, execution.get("executionNumber"))
         ready = self._prepare(execution.get("jobDocument"))
+        if self.runner.stopping:
+            return self._interrupted(job)
         if "error" in ready:
             status = "REJECTED" if ready["error"] == "InvalidParameter" else "FAILED"
             self._report(job, version, status, {"verdict": "refused" if status == "REJECTED" else "failed",
@@ -133,11 +135,20 @@ class JobAgent:
             raw = base64.b64decode(str(ready["raw"]))
         applied = self._apply(raw, ready)
         status = VERDICT.get(applied.outcome, "FAILED")
+        if self.runner.stopping and status != "SUCCEEDED":
+            return self._interrupted(job)
         runs = self.book.current() or ""
         self._report(job, version, status, {
             "release": runs[:12], "verdict": applied.outcome, "service": _service(applied.message),
             "restored": "true" if applied.outcome in ("rolled-back", "kept-back") else
                         "false" if status == "FAILED" else None, "reason": applied.message or None})
+
+    @staticmethod
+    def _interrupted(job: str) -> None:
+        """A stop (SIGTERM: a shutdown, `systemctl stop`) cut the execution short: that is no verdict
+        on the release, and a FAILED would count towards the job's abort. It stays IN_PROGRESS; the
+        next start asks start-next, which hands it back (or its in-progress timeout ends it)."""
+        log.warning("jobs: %s interrupted by a stop: it stays IN_PROGRESS, and the next start resumes it", job)
 
     def _apply(self, raw: bytes, ready: dict[str, Any]) -> Applied:
         options = self.runner.options

@@ -537,3 +537,25 @@ def test_a_one_shot_replicas_and_an_image_by_digest_pass_the_devices_gate(
     web = [r for r in rows if r[0] == "web"]
     assert len(web) == 3 and {r[2] for r in web} == {"registry.example:5000/fleet/app@sha256:" + "d" * 64}, rows
     assert [r[0] for r in rows].count("migrate") == 1, rows
+
+
+def test_a_device_stopped_mid_job_reports_nothing_and_its_next_start_finishes_the_execution(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    """SIGTERM while the release's `up` runs (a shutdown, `systemctl stop`): the connector's stop
+    runs, the execution stays IN_PROGRESS (an interrupted start is no verdict), and the device's next
+    start resumes it to SUCCEEDED."""
+    gate, wrapper = gated_compose(tmp_path)
+    device = Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper))
+    devices.append(device)
+    job = fleet.rollout(fleet.release("1"), jobs.group("one", ["dev1"]))
+    assert wait_for(lambda: (tmp_path / "in-up").exists(), timeout=120)
+    assert device.proc is not None
+    device.proc.send_signal(signal.SIGTERM)
+    device.proc.wait(timeout=120)
+    device.log.close()
+    assert jobs.executions[(job, "dev1")].status == "IN_PROGRESS", device.logged()[-2000:]
+    gate.touch()
+    device.start()
+    assert fleet.ended(job) == "COMPLETED"
+    assert fleet.status(job)["executions"][0]["status"] == "SUCCEEDED", device.logged()[-2000:]
+    assert device.image() == "registry.example:5000/fleet/app:1"
