@@ -559,3 +559,29 @@ def test_a_device_stopped_mid_job_reports_nothing_and_its_next_start_finishes_th
     assert fleet.ended(job) == "COMPLETED"
     assert fleet.status(job)["executions"][0]["status"] == "SUCCEEDED", device.logged()[-2000:]
     assert device.image() == "registry.example:5000/fleet/app:1"
+
+
+def test_a_verdict_lost_in_a_crash_is_given_again_without_a_restart(
+        fleet: Fleet, jobs: JobsBed, devices: list[Device], fakes: Path, tmp_path: Path) -> None:
+    """The release runs, the broker is away, and the device crashes before its SUCCEEDED reaches the
+    service: its next start is handed the execution again, finds the release running, and reports
+    SUCCEEDED (unchanged): the one `up` is the boot's own start sequence (the connector's, at every
+    start, from the kept release), the job adds none."""
+    gate, wrapper = gated_compose(tmp_path)
+    device = Device("dev1", jobs, tmp_path, fakes, compose_command=str(wrapper))
+    devices.append(device)
+    job = fleet.rollout(fleet.release("1"), jobs.group("one", ["dev1"]))
+    assert wait_for(lambda: (tmp_path / "in-up").exists(), timeout=120)
+    jobs.broker.stop()  # type: ignore[attr-defined]
+    gate.touch()
+    assert wait_for(lambda: "SUCCEEDED" in device.logged(), timeout=120)
+    device.kill()  # the verdict never left the device
+    assert jobs.executions[(job, "dev1")].status == "IN_PROGRESS"
+    ups = device.ups()
+    jobs.broker.start()  # type: ignore[attr-defined]
+    device.start()
+    assert fleet.ended(job) == "COMPLETED"
+    row = fleet.status(job)["executions"][0]
+    assert row["status"] == "SUCCEEDED" and row["statusDetails"]["verdict"] == "unchanged", row
+    assert device.ups() == ups + 1 and device.image() == "registry.example:5000/fleet/app:1"
+    assert device.logged().count("no change to the connector") >= 1
