@@ -194,7 +194,8 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                 steps.append(Step(Kind.GATE, timeout=float(options.health_gate), stable=float(options.health_stable),
                                   origin="--health-gate", label="health gate failed", on_fail=recovery))
         elif command.command == Kind.DOWN:
-            if options.prefetch and (observed.previous_file or observed.project_running) \
+            # (after the old connector's stop, its prefetch child has run already: plan_prefetch)
+            if options.prefetch and not options.after_stop and (observed.previous_file or observed.project_running) \
                     and Kind.PULL not in (step.kind for step in steps):
                 steps.append(_prefetch(profile, params, options, command))
             if observed.previous_file:

@@ -47,6 +47,11 @@ def test_no_prefetch_where_the_version_already_pulls_before_the_stop(version: in
     assert "prefetch" not in kinds(plan_start(profiles.get(version), {"DockerPullBeforeUp": "true"}, AGAIN, ON))
 
 
+def test_no_second_prefetch_after_the_old_connectors_stop() -> None:
+    """A new deployment's prefetch ran in its own child before the old stop sequence."""
+    assert "prefetch" not in kinds(plan_start(profiles.get(4), {}, AGAIN, PlanOptions(prefetch=True, after_stop=True)))
+
+
 def test_no_prefetch_when_nothing_would_be_stopped() -> None:
     assert "prefetch" not in kinds(plan_start(profiles.get(4), {}, FIRST, ON))
     # v6 and v7 without StopContainersOnNewDeployment: no stop before up (up replaces what changed)
