@@ -37,7 +37,8 @@ LIFECYCLE: dict[Kind, str] = {
     Kind.FETCH: "the compose file is the component's artifact (the nucleus downloads it); Startup copies it",
     Kind.LOGIN: "registry_login.py, with the token exchange credentials and the planned pauses",
     Kind.PULL: "compose pull of every service with a registry image, when DockerPullBeforeUp says so",
-    Kind.PREFETCH: "not exported: the dadc style only (--prefetch in DadcOptions)",
+    Kind.PREFETCH: "not exported: the nucleus runs the old component's Shutdown before the new Startup, so a "
+                   "prefetch there has nothing left to protect",
     Kind.PRUNE: "not exported: the dadc style only (--prune-images in DadcOptions); it needs the release history",
     Kind.DOWN: "compose down of the local copy, within the version's stop limit",
     Kind.REMOVE: "ForceDeploy's docker rm -f by the project's label",
