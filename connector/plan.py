@@ -194,10 +194,6 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
                 steps.append(Step(Kind.GATE, timeout=float(options.health_gate), stable=float(options.health_stable),
                                   origin="--health-gate", label="health gate failed", on_fail=recovery))
         elif command.command == Kind.DOWN:
-            # (after the old connector's stop, its prefetch child has run already: plan_prefetch)
-            if options.prefetch and not options.after_stop and (observed.previous_file or observed.project_running) \
-                    and Kind.PULL not in (step.kind for step in steps):
-                steps.append(_prefetch(profile, params, options, command))
             if observed.previous_file:
                 fb = command.fallback
                 hint = f"; set {fb.when} to force" if fb and profile.parameter(fb.when) and not fallback else ""
@@ -223,21 +219,32 @@ def plan_start(profile: Profile, params: dict[str, str], observed: Observed,
     steps.append(Step(Kind.RECORD, fallback=Fallback.LOG, origin="dadc: the last good deployment, for a rollback"))
     if options.prune_images:
         steps.append(Step(Kind.PRUNE, fallback=Fallback.LOG, origin="--prune-images"))
-    return steps
+    # (after the old connector's stop, its prefetch child has run already: plan_prefetch)
+    return _with_prefetch(steps) if options.prefetch and not options.after_stop else steps
 
 
-def _prefetch(profile: Profile, params: dict[str, str], options: PlanOptions, down: Command) -> Step:
-    """--prefetch, just before the previous release is stopped: what the version will pull after the
-    stop (its own pull, with its own fallback), else only what up would pull (the images the engine
-    lacks: a tag already present is not refreshed, which would change what the version runs)."""
-    sequence = [c for c in profile.start_sequence if not c.when or profile.flag(params, c.when)]
-    later = [c for c in sequence[sequence.index(down):] if c.command == Kind.PULL]
-    if not later:
+STOPS = (Kind.DOWN, Kind.REMOVE, Kind.ABORT)  # where a start's sequence stops the previous release
+
+
+def _prefetch_step(pull: Step | None) -> Step:
+    """--prefetch: what the pull after the stop pulls (with its fallback), or with none, only what
+    up would pull (the images the engine lacks: a tag already present is not refreshed, which would
+    change what the version runs)."""
+    if pull is None:
         return Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch", guard=Guard.ONLY_MISSING)
-    fallback, enabled_by = _fallback(profile, params, later[0], options)
-    return Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch", fallback=fallback,
-                stand_in=LOCAL_IMAGES_WHEN if fallback == Fallback.LOCAL_IMAGES else frozenset(),
-                note=f"local images stand in as for the pull after the stop ({enabled_by})" if fallback else "")
+    return Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch", fallback=pull.fallback,
+                stand_in=pull.stand_in,
+                note=f"local images stand in as for the pull after the stop ({pull.origin})" if pull.fallback else "")
+
+
+def _with_prefetch(steps: list[Step]) -> list[Step]:
+    """--prefetch, just before the step that stops the previous release; nothing where nothing is
+    stopped, or where the version pulls before its stop already."""
+    stop = next((i for i, step in enumerate(steps) if step.kind in STOPS), None)
+    if stop is None or any(step.kind == Kind.PULL for step in steps[:stop]):
+        return steps
+    later = next((step for step in steps[stop:] if step.kind == Kind.PULL), None)
+    return steps[:stop] + [_prefetch_step(later)] + steps[stop:]
 
 
 def plan_prefetch(profile: Profile, params: dict[str, str], options: PlanOptions) -> list[Step]:
@@ -250,12 +257,7 @@ def plan_prefetch(profile: Profile, params: dict[str, str], options: PlanOptions
                     after_stop=False)
     start = plan_start(profile, params, Observed(previous_file=False, project_running=False), plain)
     head = [step for step in start if step.kind in (Kind.FETCH, Kind.LOGIN)]
-    pull = next((step for step in start if step.kind == Kind.PULL), None)
-    if pull is None:
-        return head + [Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch",
-                            guard=Guard.ONLY_MISSING)]
-    return head + [Step(Kind.PREFETCH, File.INCOMING, timeout=limit("pull"), origin="--prefetch",
-                        fallback=pull.fallback, stand_in=pull.stand_in)]
+    return head + [_prefetch_step(next((step for step in start if step.kind == Kind.PULL), None))]
 
 
 def _restore(profile: Profile, options: PlanOptions, candidates: tuple[Target, ...]) -> tuple[Step, ...]:

@@ -9,10 +9,9 @@ from dadc.domain.images import prunable, repository
 from dadc.errors import CommandFailed, InternalError
 from dadc.plan import Step
 from dadc.runtime.context import Context
-from dadc.runtime.handlers.compose import step_file
-from dadc.runtime.seams.docker import unreachable
+from dadc.runtime.handlers.registry import may_stand_in, pull_images
 from dadc.runtime.session import Session
-from dadc.steps import Fallback, Guard, Kind, StandIn
+from dadc.steps import Guard, Kind
 
 log = logging.getLogger("dadc.step")
 BEFORE = "nothing was stopped: the previous release still runs"
@@ -36,14 +35,9 @@ def prefetch(ctx: Context, s: Session, step: Step) -> None:
     else:
         services = s.project.pull_services
     try:
-        pulled = ctx.run_compose("pull", step_file(ctx, s, step), *services, timeout=step.timeout)
-        missing = ctx.docker.missing_images(images)
-        if missing:
-            raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
+        pull_images(ctx, s, step, services)
     except CommandFailed as exc:
-        why = StandIn.UNREACHABLE if exc.timed_out or unreachable(exc.stderr) else \
-            StandIn.ON_LOCAL_COPY if s.offline else None
-        if step.fallback == Fallback.LOCAL_IMAGES and why in step.stand_in and not ctx.docker.missing_images(images):
+        if may_stand_in(s, step, exc) and not ctx.docker.missing_images(images):
             log.warning("prefetch failed (%s); every image is present locally, as the pull after the stop allows", exc)
             return
         raise InternalError(f"prefetch failed: {exc}; {BEFORE}") from None

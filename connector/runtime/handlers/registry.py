@@ -52,17 +52,30 @@ def login(ctx: Context, s: Session, step: Step) -> None:
                 ctx.pause(delay)
 
 
+def pull_images(ctx: Context, s: Session, step: Step, services: tuple[str, ...]) -> None:
+    """compose pull of these services (none named: every one), judged by the engine too, not the exit
+    code alone: CommandFailed when an image is still missing. The version's pull and --prefetch."""
+    assert s.project is not None
+    pulled = ctx.run_compose("pull", step_file(ctx, s, step), *services, timeout=step.timeout)
+    missing = ctx.docker.missing_images(s.project.images)
+    if missing:
+        raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
+
+
+def may_stand_in(s: Session, step: Step, exc: CommandFailed) -> bool:
+    """Local images may stand in for this failed pull: the step's fallback allows it for the reason
+    it failed (the registry out of reach, or a start that already runs on the local copy)."""
+    why = StandIn.UNREACHABLE if exc.timed_out or unreachable(exc.stderr) else \
+        StandIn.ON_LOCAL_COPY if s.offline else None
+    return step.fallback == Fallback.LOCAL_IMAGES and why in step.stand_in
+
+
 def pull(ctx: Context, s: Session, step: Step) -> None:
     assert s.project is not None
     try:
-        pulled = ctx.run_compose("pull", step_file(ctx, s, step), *s.project.pull_services, timeout=step.timeout)
-        missing = ctx.docker.missing_images(s.project.images)  # judged by the engine too, not the exit code alone
-        if missing:
-            raise CommandFailed(f"pull did not fetch {', '.join(missing)}", stderr=pulled.stderr)
+        pull_images(ctx, s, step, s.project.pull_services)
     except CommandFailed as exc:
-        why = StandIn.UNREACHABLE if exc.timed_out or unreachable(exc.stderr) else \
-            StandIn.ON_LOCAL_COPY if s.offline else None
-        if step.fallback != Fallback.LOCAL_IMAGES or why not in step.stand_in:
+        if not may_stand_in(s, step, exc):
             raise
         missing = ctx.docker.missing_images(s.project.images)
         if missing:
