@@ -70,12 +70,10 @@ class LocalImage:
     id: str
     tags: tuple[str, ...]
     digests: tuple[str, ...]
-    size: int  # bytes, its shared layers included
 
     @property
     def references(self) -> tuple[str, ...]:
         return self.tags + self.digests
-
 
 
 def prunable(local: list[LocalImage], ours: set[str], keep: set[str], in_use: set[str]) -> list[LocalImage]:

@@ -92,7 +92,7 @@ def test_repository_is_named_as_the_engine_names_it(ref: str, repo: str) -> None
 
 
 def image(i: str, *refs: str) -> LocalImage:
-    return LocalImage(f"sha256:{i}", tuple(r for r in refs if "@" not in r), tuple(r for r in refs if "@" in r), 10)
+    return LocalImage(f"sha256:{i}", tuple(r for r in refs if "@" not in r), tuple(r for r in refs if "@" in r))
 
 
 def test_prunable_takes_only_the_projects_images_that_nothing_needs() -> None:

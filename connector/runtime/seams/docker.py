@@ -193,7 +193,7 @@ class Docker:
                 if self.run("image", "inspect", "--format", "{{.Id}}", image, check=False).returncode != 0]
 
     def local_images(self) -> list[LocalImage]:
-        """Every image the engine keeps (not build layers): its references and size, in two calls."""
+        """Every image the engine keeps (not build layers) with its references, in two calls."""
         ids = list(dict.fromkeys(self.run("image", "ls", "-q", "--no-trunc").stdout.split()))
         if not ids:
             return []
@@ -203,7 +203,7 @@ class Docker:
             if line.strip():
                 row = json.loads(line)
                 found.append(LocalImage(str(row.get("Id", "")), tuple(row.get("RepoTags") or ()),
-                                        tuple(row.get("RepoDigests") or ()), int(row.get("Size") or 0)))
+                                        tuple(row.get("RepoDigests") or ())))
         return found
 
     def images_in_use(self) -> set[str]:
