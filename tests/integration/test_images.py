@@ -134,3 +134,21 @@ def test_prune_takes_only_what_nothing_needs_and_says_what_it_freed(bed: Bed, un
         docker("rm", "-f", outsider, check=False)
         for ref in (f"{repo}:1", f"{repo}:2", f"{repo}:shared", f"dadc/other-{unique}:1", f"{repo}:used"):
             docker("rmi", ref, check=False)
+
+
+def test_prefetch_from_ecr_logs_in_with_a_fresh_token_first(bed: Bed) -> None:
+    """An ECR image under v4: the login (the token exchange) comes before the prefetch, which pulls
+    from the ECR look-alike before the stop; the token is never shown."""
+    ecr = f"{bed.env['DADC_ECR_HOST']}/{bed.env['DADC_BASE_IMAGE']}"
+    definition = bed.definition(4)
+    bed.put(compose_text({"web": bed.open_image}))
+    deploy_ok(bed, definition)
+    docker("rmi", ecr)  # only the tag: the engine has it under other names, the registry still has it
+    bed.put(compose_text({"web": ecr}))
+    events = Events().start()
+    proc = deploy_ok(bed, definition, "--prefetch")
+    seen = events.stop()
+    assert f"logged in to {bed.env['DADC_ECR_HOST']} as AWS (ECR)" in proc.stderr
+    pulls = [i for i, e in enumerate(seen) if e[:2] == ("image", "pull") and bed.env["DADC_ECR_HOST"] in e[2]]
+    assert pulls and pulls[0] < first(seen, "container", "destroy"), seen
+    assert present(ecr) and "123456789012-auth-token" not in proc.stdout + proc.stderr
